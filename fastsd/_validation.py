@@ -1,0 +1,124 @@
+"""Input checks with messages that name the problem, run before any compiled code.
+
+Numba would otherwise answer bad input with a typing traceback or, worse, a silently
+wrong result; everything public goes through these helpers first.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+#: Floating dtypes the kernels are compiled for.
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """Return ``dtype`` as a supported ``np.dtype`` (float32 or float64)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from exc
+    if dt not in SUPPORTED_DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
+    return dt
+
+
+def check_number(name: str, value: Any, *, low=None, high=None, low_open=False,
+                 high_open=False, integer=False) -> float | int:
+    """Check that ``value`` is a real (or integer) number inside the given bounds.
+
+    Bounds are inclusive unless ``low_open``/``high_open``. Booleans are rejected.
+    Returns the value as ``float`` (or ``int`` when ``integer``).
+    """
+    kind = "an integer" if integer else "a real number"
+    wanted = numbers.Integral if integer else numbers.Real
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, wanted):
+        raise TypeError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
+    value = int(value) if integer else float(value)
+    if not integer and not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+def check_random_state(random_state: Any) -> np.random.Generator:
+    """Return a ``Generator`` from None, an int seed, or a Generator."""
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, numbers.Integral):
+        raise TypeError("random_state must be None, a non-negative int or a "
+                        f"numpy Generator, got {random_state!r}")
+    if random_state < 0:
+        raise ValueError(f"random_state must be non-negative, got {random_state}")
+    return np.random.default_rng(int(random_state))
+
+
+def check_inputs(X: Any, *, dtype: np.dtype, n_features: int | None = None,
+                 name: str = "X", max_value: float | None = 1.0) -> np.ndarray:
+    """Validate a sample matrix and return it as a C-contiguous array of ``dtype``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Pixel intensities, non-negative (and at most ``max_value`` unless None).
+    dtype : np.dtype
+        The model's dtype; ``X`` is converted to it (a copy only if needed).
+    n_features : int, optional
+        Required number of columns (the model's input size).
+    """
+    if isinstance(X, (str, bytes)) or X is None:
+        raise TypeError(f"{name} must be a 2-D numeric array, got {type(X).__name__}")
+    arr = np.asarray(X)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
+                                   or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+    if arr.ndim != 2:
+        hint = " (flatten images to rows, e.g. X.reshape(len(X), -1))" if arr.ndim > 2 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
+                         f"{arr.shape}{hint}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features but the model expects "
+                         f"{n_features}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"{name} contains {int(bad.sum())} NaN or infinite value(s), "
+                         f"first at index {tuple(int(i) for i in np.argwhere(bad)[0])}")
+    low = float(arr.min())
+    if low < 0:
+        raise ValueError(f"{name} has negative values (min {low:g}); pixel intensities "
+                         "must be in [0, 1]")
+    if max_value is not None:
+        high = float(arr.max())
+        if high > max_value:
+            hint = " (raw bytes? divide by 255)" if high > 1.5 else ""
+            raise ValueError(f"{name} has values up to {high:g}; pixel intensities must be "
+                             f"in [0, {max_value:g}]{hint}")
+    return arr
+
+
+def check_labels(y: Any, n_samples: int, *, name: str = "y") -> np.ndarray:
+    """Validate integer class labels for ``n_samples`` rows; returns an int64 array."""
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} labels for {n_samples} samples")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) \
+                and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} has negative labels (min {arr.min()})")
+    return arr.astype(np.int64, copy=False)

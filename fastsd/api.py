@@ -1,0 +1,49 @@
+"""One-call entry points: ``fastsd.train``."""
+from __future__ import annotations
+
+from .sparsedream import SparseDream
+
+#: Defaults of ``fastsd.train`` and ``fastsd train``: the notebook's second setting
+#: (SPEC.md), 10 epochs × 6000 samples, xi=0.02, gamma=1, beta=0.005.
+TRAIN_DEFAULTS = dict(n_neurons=100, xi=0.02, sp=0.01, gamma=1.0, beta=0.005,
+                      epochs=10, samples_per_epoch=6000)
+
+FIT_KEYS = ("epochs", "samples_per_epoch", "progress")
+
+
+def train(X=None, y=None, *, dataset="mnist", data_path=None, progress=False, **params):
+    """Train a SparseDream model in one call.
+
+    Parameters
+    ----------
+    X : array-like (n_samples, n_features), optional
+        Training inputs in [0, 1]. If omitted, the training split of ``dataset`` is loaded.
+    y : array-like, optional
+        Labels of ``X`` (not used by the unsupervised rule).
+    dataset : {"mnist"}
+        Data set to load when ``X`` is None.
+    data_path : path-like, optional
+        Where to find the data set files (see :func:`fastsd.datasets.load_mnist`).
+    progress : bool
+        Show a progress bar.
+    **params
+        Model parameters (``n_neurons``, ``xi``, ``sp``, ``gamma``, ``beta``, ``prec``,
+        ``prune_every``, ``dtype``, ``random_state``) and ``epochs``,
+        ``samples_per_epoch``; unspecified ones take ``TRAIN_DEFAULTS``.
+
+    Returns
+    -------
+    SparseDream
+        The fitted model.
+    """
+    if X is None:
+        if dataset != "mnist":
+            raise ValueError(f"unknown dataset {dataset!r}; available: 'mnist' "
+                             "(or pass X yourself)")
+        from .datasets import load_mnist
+        X = load_mnist(data_path).x_train
+    merged = {**TRAIN_DEFAULTS, **params}
+    fit_kwargs = {k: merged.pop(k) for k in FIT_KEYS if k in merged}
+    model = SparseDream()
+    model.set_params(**merged)
+    return model.fit(X, progress=progress, **fit_kwargs)

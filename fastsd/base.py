@@ -1,0 +1,200 @@
+"""The estimator base shared by every fastsd model: parameters, state, save and load.
+
+Models follow scikit-learn's conventions: the constructor only stores its arguments,
+``get_params``/``set_params`` read and change them, and learned state lives in
+attributes ending in ``_``. State may be assigned by the user to start training from a
+chosen point; it is validated when next used.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import zipfile
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import __version__
+from ._io import atomic_open
+from ._validation import check_dtype
+
+FORMAT = "fastsd-model"
+FORMAT_VERSION = 1
+
+#: Model classes by name, filled by ``register``; ``load`` uses it to rebuild any model.
+MODELS: dict[str, type["PrototypeModel"]] = {}
+
+
+def register(cls):
+    """Class decorator: make ``cls`` loadable by :func:`load`."""
+    MODELS[cls.__name__] = cls
+    return cls
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a model is used before it has any learned state."""
+
+
+class PrototypeModel:
+    """Base class: parameter handling, state checks and ``.npz`` persistence.
+
+    Subclasses set ``_state`` to a mapping of state attribute name to a function of
+    ``(n_neurons, n_features)`` giving its shape, and implement ``_check_params``.
+    """
+
+    _state: ClassVar[dict[str, Any]] = {}
+
+    # -- parameters ---------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters of this model, as given to the constructor."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> "PrototypeModel":
+        """Set parameters by name; unknown names raise ``ValueError``."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"unknown parameter {name!r} for {type(self).__name__}; "
+                                 f"valid parameters: {', '.join(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_params(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- state --------------------------------------------------------------------
+    def _has_state(self) -> bool:
+        return all(getattr(self, name, None) is not None for name in self._state)
+
+    def _checked_state(self, n_neurons: int, dtype: np.dtype) -> dict[str, np.ndarray]:
+        """The current state as C-contiguous arrays of ``dtype``, validated.
+
+        Raises a ``NotFittedError`` when there is none, ``ValueError`` for a wrong shape
+        or non-finite values (for example after a user assigned them).
+        """
+        if not self._has_state():
+            raise NotFittedError(f"this {type(self).__name__} has no learned state yet; "
+                                 "call fit or partial_fit first")
+        first = np.asarray(getattr(self, next(iter(self._state))))
+        n_features = first.shape[1] if first.ndim == 2 else -1
+        out = {}
+        for name, shape_of in self._state.items():
+            value = np.asarray(getattr(self, name))
+            if not (np.issubdtype(value.dtype, np.floating)
+                    or np.issubdtype(value.dtype, np.integer)):
+                raise TypeError(f"{name} must be a float array, got dtype {value.dtype}")
+            want = shape_of(n_neurons, n_features)
+            if value.shape != want:
+                raise ValueError(f"{name} has shape {value.shape}, expected {want} for "
+                                 f"n_neurons={n_neurons}")
+            arr = np.ascontiguousarray(value, dtype=dtype)
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{name} contains NaN or infinite values")
+            out[name] = arr
+        return out
+
+    @property
+    def n_features_in_(self) -> int:
+        """Number of input features the state was learned for."""
+        if not self._has_state():
+            raise NotFittedError(f"this {type(self).__name__} is not fitted")
+        return int(np.shape(getattr(self, next(iter(self._state))))[1])
+
+    # -- persistence --------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write parameters and state to ``path`` as ``.npz`` (atomic, no pickle)."""
+        params = self.get_params()
+        check_dtype(params.get("dtype", "float64"))
+        meta = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "model": type(self).__name__,
+            "fastsd_version": __version__, "params": _jsonable(params),
+            "samples_seen": int(getattr(self, "samples_seen_", 0)),
+        }
+        arrays = {"meta": np.array(json.dumps(meta))}
+        if self._has_state():
+            for name in self._state:
+                arrays[name] = np.asarray(getattr(self, name))
+        history = getattr(self, "history_", None)
+        if history:
+            arrays["history"] = np.array(json.dumps(_jsonable(history)))
+        with atomic_open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def _jsonable(obj):
+    """Convert numpy scalars/arrays inside dicts and lists to plain Python for JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.random.Generator):
+        raise TypeError("cannot save a model whose random_state is a Generator; use an int")
+    return obj
+
+
+def load(path: str | os.PathLike, expected: type[PrototypeModel] | None = None):
+    """Load any fastsd model written by ``save``.
+
+    Raises ``ValueError`` naming the problem for a missing, unreadable, truncated or
+    foreign file, or for state that does not fit the saved parameters.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            files = {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable fastsd model file (.npz): {exc}") from exc
+    if "meta" not in files:
+        raise ValueError(f"{path} is not a fastsd model file: it has no 'meta' entry "
+                         f"(entries: {', '.join(sorted(files)) or 'none'})")
+    try:
+        meta = json.loads(str(files.pop("meta")))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{path}: the model metadata is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a fastsd model file (format {meta!r:.80})")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer fastsd (format version "
+                         f"{meta['format_version']}); upgrade fastsd to read it")
+    cls = MODELS.get(meta.get("model"))
+    if cls is None:
+        raise ValueError(f"{path}: unknown model type {meta.get('model')!r}")
+    if expected is not None and not issubclass(cls, expected):
+        raise ValueError(f"{path} holds a {cls.__name__}, not a {expected.__name__}")
+    params = meta.get("params", {})
+    unknown = set(params) - set(cls._param_names())
+    if unknown:
+        raise ValueError(f"{path}: unknown parameters for {cls.__name__}: {sorted(unknown)}")
+    model = cls(**params)
+    model._check_params()
+    history = files.pop("history", None)
+    if files:
+        missing = [name for name in cls._state if name not in files]
+        if missing:
+            raise ValueError(f"{path}: missing state {missing}")
+        for name in cls._state:
+            setattr(model, name, files[name])
+        dtype = check_dtype(params.get("dtype", "float64"))
+        model._checked_state(model._n_neurons(), dtype)  # shapes and finiteness
+        for name in cls._state:
+            setattr(model, name, np.ascontiguousarray(files[name], dtype=dtype))
+        model.samples_seen_ = int(meta.get("samples_seen", 0))
+    if history is not None:
+        model.history_ = json.loads(str(history))
+    return model

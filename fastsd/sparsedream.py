@@ -1,0 +1,216 @@
+"""``SparseDream``: the per-sample rule with lateral inhibition, as an estimator."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import base
+from ._validation import check_dtype, check_inputs, check_number, check_random_state
+from .kernels import sparsedream as kernel
+
+#: Samples handed to the compiled pass per call: bounds the time between progress-bar
+#: updates and Ctrl-C checks. Chunking does not change results (the drive ``a`` of the
+#: next sample is carried across calls).
+CHUNK = 4096
+
+
+class TrainingDiverged(FloatingPointError, ValueError):
+    """The state became NaN or infinite during a pass (too large a rate)."""
+
+
+@base.register
+class SparseDream(base.PrototypeModel):
+    """SparseDream network with lateral inhibition (exact per-sample rule).
+
+    Parameters
+    ----------
+    n_neurons : int, default 100
+        Number of neurons N (shown as a Kx×Ky grid in pictures).
+    xi : float, default 0.02
+        Weight learning rate (> 0).
+    sp : float, default 0.01
+        Target firing rate, in (0, 1).
+    gamma : float, default 1.0
+        Threshold (homeostasis) rate (>= 0).
+    beta : float, default 0.005
+        Lateral inhibition rate (>= 0); 0 disables inhibition.
+    prec : float, default 1e-10
+        Floor of the reconstruction in the update and pruning threshold (> 0).
+    prune_every : int, default 100
+        Weights ``<= prec`` are set to zero on every ``prune_every``-th sample of a pass.
+    dtype : {"float64", "float32"}, default "float64"
+        Dtype of the state and of the arithmetic.
+    random_state : int or None
+        Seed for the initial weights (uniform in [0.1, 1)) and the sample orders.
+
+    Attributes
+    ----------
+    weights_ : ndarray (n_neurons, n_features)
+    thresholds_ : ndarray (n_neurons,)
+    inhibition_ : ndarray (n_neurons, n_neurons), zero diagonal
+    samples_seen_ : int
+        Samples processed since the state was initialised.
+    """
+
+    _state = {
+        "weights_": lambda n, m: (n, m),
+        "thresholds_": lambda n, m: (n,),
+        "inhibition_": lambda n, m: (n, n),
+    }
+
+    def __init__(self, n_neurons=100, *, xi=0.02, sp=0.01, gamma=1.0, beta=0.005,
+                 prec=1e-10, prune_every=100, dtype="float64", random_state=None):
+        self.n_neurons = n_neurons
+        self.xi = xi
+        self.sp = sp
+        self.gamma = gamma
+        self.beta = beta
+        self.prec = prec
+        self.prune_every = prune_every
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # -- parameters -----------------------------------------------------------------
+    def _check_params(self) -> dict:
+        """Validated parameters (raises TypeError/ValueError naming the bad one)."""
+        return dict(
+            n_neurons=check_number("n_neurons", self.n_neurons, low=1, integer=True),
+            xi=check_number("xi", self.xi, low=0, low_open=True),
+            sp=check_number("sp", self.sp, low=0, high=1, low_open=True, high_open=True),
+            gamma=check_number("gamma", self.gamma, low=0),
+            beta=check_number("beta", self.beta, low=0),
+            prec=check_number("prec", self.prec, low=0, low_open=True),
+            prune_every=check_number("prune_every", self.prune_every, low=1, integer=True),
+            dtype=check_dtype(self.dtype),
+        )
+
+    def _n_neurons(self) -> int:
+        return self._check_params()["n_neurons"]
+
+    # -- training -------------------------------------------------------------------
+    def _init_state(self, n_features: int, rng: np.random.Generator, dtype) -> None:
+        n = self._n_neurons()
+        self.weights_ = rng.uniform(0.1, 1.0, size=(n, n_features)).astype(dtype)
+        self.thresholds_ = np.zeros(n, dtype=dtype)
+        self.inhibition_ = np.zeros((n, n), dtype=dtype)
+        self.samples_seen_ = 0
+
+    def fit(self, X, y=None, *, epochs=1, samples_per_epoch=None, progress=False):
+        """Initialise from ``random_state`` and train for ``epochs`` epochs.
+
+        Each epoch draws a fresh permutation of all rows of ``X`` and runs its first
+        ``samples_per_epoch`` samples (default: all), as in the notebook.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features), values in [0, 1]
+        y : ignored
+        epochs : int, default 1
+        samples_per_epoch : int or None
+        progress : bool
+            Show a tqdm progress bar over samples.
+
+        Returns
+        -------
+        self
+        """
+        params = self._check_params()
+        X = check_inputs(X, dtype=params["dtype"])
+        epochs = check_number("epochs", epochs, low=1, integer=True)
+        per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
+            "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
+        rng = check_random_state(self.random_state)
+        self._init_state(X.shape[1], rng, params["dtype"])
+        self._rng = rng
+        with tqdm(total=epochs * per_epoch, unit="sample", disable=not progress,
+                  desc="SparseDream", smoothing=0.1) as bar:
+            for _ in range(epochs):
+                order = rng.permutation(X.shape[0])[:per_epoch]
+                self._run_pass(X, order, params, bar)
+        return self
+
+    def partial_fit(self, X, y=None, *, order=None, progress=False):
+        """One pass over ``X[order]`` from the current state.
+
+        Pruning is counted by position in this pass. If there is no state yet it is
+        initialised from ``random_state`` first. ``order`` defaults to a fresh random
+        permutation of all rows.
+        """
+        params = self._check_params()
+        fresh = not self._has_state()
+        n_features = None if fresh else np.shape(self.weights_)[1]
+        X = check_inputs(X, dtype=params["dtype"], n_features=n_features)
+        if getattr(self, "_rng", None) is None:
+            self._rng = check_random_state(self.random_state)
+        if fresh:
+            self._init_state(X.shape[1], self._rng, params["dtype"])
+        if order is None:
+            order = self._rng.permutation(X.shape[0])
+        order = _check_order(order, X.shape[0])
+        with tqdm(total=order.size, unit="sample", disable=not progress,
+                  desc="SparseDream") as bar:
+            self._run_pass(X, order, params, bar)
+        return self
+
+    def _run_pass(self, X, order, params, bar) -> None:
+        """Run one pass on copies of the state; commit them only if all stayed finite."""
+        dtype = params["dtype"]
+        state = self._checked_state(params["n_neurons"], dtype)
+        W = state["weights_"].copy()
+        t = state["thresholds_"].copy()
+        L = state["inhibition_"].copy()
+        hp = np.empty(kernel.N_HYPER, dtype=dtype)
+        hp[[kernel.XI, kernel.SP, kernel.GAMMA, kernel.BETA, kernel.PREC]] = [
+            params["xi"], params["sp"], params["gamma"], params["beta"], params["prec"]]
+        N, m = W.shape
+        a, p, o = (np.empty(N, dtype) for _ in range(3))
+        r, g = (np.empty(m, dtype) for _ in range(2))
+        for start in range(0, order.size, CHUNK):
+            stop = min(start + CHUNK, order.size)
+            bad = kernel.sparsedream_pass(X, order, start, stop, W, t, L, hp,
+                                          params["prune_every"], a, p, o, r, g)
+            if bad >= 0:
+                raise TrainingDiverged(
+                    f"training diverged: weights, thresholds or inhibition became NaN or "
+                    f"infinite by sample {bad} of this pass (xi={params['xi']}, "
+                    f"gamma={params['gamma']}, beta={params['beta']}); lower the rates. "
+                    "The model keeps the state it had before this pass.")
+            bar.update(stop - start)
+        self.weights_, self.thresholds_, self.inhibition_ = W, t, L
+        self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
+
+    # -- inference ------------------------------------------------------------------
+    def transform(self, X) -> np.ndarray:
+        """Network response ``o`` (n_samples, n_neurons): steps 1–3 with the learned state."""
+        params = self._check_params()
+        state = self._checked_state(params["n_neurons"], params["dtype"])
+        X = check_inputs(X, dtype=params["dtype"], n_features=state["weights_"].shape[1])
+        out = np.empty((X.shape[0], params["n_neurons"]), dtype=params["dtype"])
+        return kernel.sparsedream_response(X, state["weights_"], state["thresholds_"],
+                                           state["inhibition_"], out)
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """``fit(X, **fit_params).transform(X)``."""
+        return self.fit(X, **fit_params).transform(X)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SparseDream":
+        """Read a model written by :meth:`save` (``.npz``, no pickle)."""
+        return base.load(path, expected=cls)
+
+
+def _check_order(order, n_samples: int) -> np.ndarray:
+    """Validate a sample order: 1-D integers in ``[0, n_samples)``, at least one."""
+    arr = np.asarray(order)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"order must be a non-empty 1-D array of row indices, got shape "
+                         f"{arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"order must hold integers, got dtype {arr.dtype}")
+    if arr.min() < 0 or arr.max() >= n_samples:
+        raise ValueError(f"order has indices outside [0, {n_samples}): min {arr.min()}, "
+                         f"max {arr.max()}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
