@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-import time
+import warnings
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -87,6 +87,20 @@ class SparseDream(base.PrototypeModel):
             dtype=check_dtype(self.dtype),
         )
 
+    def _kernel_hyper(self, params) -> np.ndarray:
+        """The rates packed for the kernel in the state's dtype (checked to fit in it)."""
+        dtype = params["dtype"]
+        names = ("xi", "sp", "gamma", "beta", "prec")
+        hp = np.empty(kernel.N_HYPER, dtype=dtype)
+        for name, slot in zip(names, (kernel.XI, kernel.SP, kernel.GAMMA, kernel.BETA,
+                                      kernel.PREC)):
+            with np.errstate(over="ignore", under="ignore"):
+                hp[slot] = params[name]
+            if not np.isfinite(hp[slot]) or (params[name] > 0) != (hp[slot] > 0):
+                raise ValueError(f"{name}={params[name]!r} is out of range for "
+                                 f"{dtype.name}; use dtype='float64' or a smaller value")
+        return hp
+
     def _n_neurons(self) -> int:
         return self._check_params()["n_neurons"]
 
@@ -162,9 +176,7 @@ class SparseDream(base.PrototypeModel):
         W = state["weights_"].copy()
         t = state["thresholds_"].copy()
         L = state["inhibition_"].copy()
-        hp = np.empty(kernel.N_HYPER, dtype=dtype)
-        hp[[kernel.XI, kernel.SP, kernel.GAMMA, kernel.BETA, kernel.PREC]] = [
-            params["xi"], params["sp"], params["gamma"], params["beta"], params["prec"]]
+        hp = self._kernel_hyper(params)
         N, m = W.shape
         a, p, o = (np.empty(N, dtype) for _ in range(3))
         r, g = (np.empty(m, dtype) for _ in range(2))
@@ -181,6 +193,10 @@ class SparseDream(base.PrototypeModel):
             bar.update(stop - start)
         self.weights_, self.thresholds_, self.inhibition_ = W, t, L
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
+        dead = int(np.sum(~W.any(axis=1)))
+        if dead:
+            warnings.warn(f"{dead} of {N} neurons have all-zero weights (pruned away); "
+                          f"xi={params['xi']} may be too large", RuntimeWarning, stacklevel=3)
 
     # -- inference ------------------------------------------------------------------
     def transform(self, X) -> np.ndarray:

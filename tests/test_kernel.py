@@ -1,0 +1,187 @@
+"""The compiled SparseDream pass against the plain-numpy reference of SPEC.md.
+
+Tolerance (float64): the kernel sums dot products in a different order (vectorised,
+reassociated) and may fuse multiply-adds, so single operations differ by a few ulps.
+Over 600 samples we observe differences of ~1e-15 relative; we allow rtol=1e-9 and
+atol=1e-12 (absolute, for weights near zero). That is six orders above the rounding
+noise yet far below what a real mistake produces: ``test_tolerance_catches_mistakes``
+shows that each of a set of plausible wrong variants misses by more than 1e-6.
+
+float32 is compared with the float64 reference at rtol=atol=1e-4: float32 rounding
+(6e-8) accumulated over hundreds of samples stays around 1e-6.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import naive
+from conftest import image_like
+from fastsd.kernels import sparsedream as kernel
+
+PARAMS = dict(xi=0.05, sp=0.05, gamma=0.5, beta=0.01, prec=1e-3)
+N, M, N_SAMPLES = 24, 64, 600
+RTOL64, ATOL64 = 1e-9, 1e-12
+
+
+def initial_state(seed=1, n=N, m=M, prec=PARAMS["prec"]):
+    rng = np.random.default_rng(seed)
+    W = rng.uniform(0.1, 1.0, (n, m))
+    # A tenth of the weights start near the pruning threshold, so that pruning zeroes
+    # some at position 0 and more at later pruning steps as they shrink.
+    near = rng.random((n, m)) < 0.1
+    W[near] = rng.uniform(0.0, 3 * prec, near.sum())
+    t = rng.normal(0, 0.1, n)
+    L = rng.normal(0, 0.01, (n, n))
+    np.fill_diagonal(L, 0)
+    return W, t, L
+
+
+def run_kernel(X, order, W, t, L, params=PARAMS, prune_every=100, dtype=np.float64,
+               chunks=(None,)):
+    W, t, L = (np.array(s, dtype=dtype) for s in (W, t, L))
+    hp = np.array([params[k] for k in ("xi", "sp", "gamma", "beta", "prec")], dtype=dtype)
+    n, m = W.shape
+    a, p, o = (np.empty(n, dtype) for _ in range(3))
+    r, g = (np.empty(m, dtype) for _ in range(2))
+    order = np.asarray(order, dtype=np.int64)
+    bounds = [0, *[c for c in chunks if c is not None], order.size]
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        bad = kernel.sparsedream_pass(np.asarray(X, dtype), order, start, stop, W, t, L,
+                                      hp, prune_every, a, p, o, r, g)
+        assert bad == -1
+    return W, t, L
+
+
+def run_reference(X, order, W, t, L, params=PARAMS, prune_every=100, step=None):
+    W, t, L = W.copy(), t.copy(), L.copy()
+    step = step or naive.sparsedream_step
+    for k, idx in enumerate(order):
+        step(X[idx], W, t, L, prune=(k % prune_every == 0), **params)
+    return W, t, L
+
+
+@pytest.fixture(scope="module")
+def case():
+    X = image_like(400, M, seed=3)
+    order = np.random.default_rng(4).integers(0, 400, N_SAMPLES)  # with repeats
+    W0, t0, L0 = initial_state()
+    return X, order, (W0, t0, L0), run_reference(X, order, W0, t0, L0)
+
+
+def test_float64_matches_reference(case):
+    X, order, state0, (W_ref, t_ref, L_ref) = case
+    W, t, L = run_kernel(X, order, *state0)
+    np.testing.assert_allclose(W, W_ref, rtol=RTOL64, atol=ATOL64)
+    np.testing.assert_allclose(t, t_ref, rtol=RTOL64, atol=ATOL64)
+    np.testing.assert_allclose(L, L_ref, rtol=RTOL64, atol=ATOL64)
+    # the case exercises what it claims to: inhibition, pruning at several steps
+    assert np.all(np.diag(L) == 0) and np.abs(L).max() > 0.01
+    initially_pruned = np.sum(state0[0] <= PARAMS["prec"])
+    assert np.array_equal(W == 0, W_ref == 0)
+    assert np.sum(W == 0) > initially_pruned > 0
+
+
+def test_float32_close_to_reference(case):
+    X, order, state0, (W_ref, t_ref, L_ref) = case
+    W, t, L = run_kernel(X, order, *state0, dtype=np.float32)
+    assert W.dtype == t.dtype == L.dtype == np.float32
+    np.testing.assert_allclose(W, W_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(t, t_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(L, L_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_chunked_pass_is_bit_identical(case):
+    X, order, state0, _ = case
+    whole = run_kernel(X, order, *state0)
+    split = run_kernel(X, order, *state0, chunks=(1, 99, 100, 101, 357))
+    for a, b in zip(whole, split):
+        assert np.array_equal(a, b)
+
+
+def test_prune_every_counts_positions(case):
+    X, order, state0, _ = case
+    for prune_every in (1, 7):
+        ref = run_reference(X, order[:150], *state0, prune_every=prune_every)
+        got = run_kernel(X, order[:150], *state0, prune_every=prune_every)
+        for a, b in zip(got, ref):
+            np.testing.assert_allclose(a, b, rtol=RTOL64, atol=ATOL64)
+
+
+def test_no_inhibition_leaves_L_untouched(case):
+    X, order, state0, _ = case
+    params = {**PARAMS, "beta": 0.0}
+    W, t, L = run_kernel(X, order[:200], *state0, params=params)
+    W_ref, t_ref, L_ref = run_reference(X, order[:200], *state0, params=params)
+    assert np.array_equal(L, state0[2])
+    np.testing.assert_allclose(W, W_ref, rtol=RTOL64, atol=ATOL64)
+
+
+def _weight_step_with_updated_w(v, W, t, L, **kw):
+    """Wrong: steps 5-7 use a reconstruction recomputed after the weight update."""
+    o = naive.sparsedream_step(v, W, t, L, **kw)
+    t += kw["gamma"] * 1e-3 * o
+    return o
+
+
+def _no_zero_diagonal(v, W, t, L, **kw):
+    o = naive.sparsedream_step(v, W, t, L, **kw)
+    L[np.diag_indices_from(L)] += kw["beta"] * (o * o - kw["sp"] ** 2)
+    return o
+
+
+def _prune_off_by_one(v, W, t, L, *, prune, **kw):
+    return naive.sparsedream_step(v, W, t, L, prune=False, **kw)
+
+
+@pytest.mark.parametrize("wrong_step", [_weight_step_with_updated_w, _no_zero_diagonal,
+                                        _prune_off_by_one])
+def test_tolerance_catches_mistakes(case, wrong_step):
+    """The chosen tolerance is not vacuous: plausible wrong rules fail it clearly."""
+    X, order, state0, _ = case
+    W, t, L = run_kernel(X, order, *state0)
+    W_bad, t_bad, L_bad = run_reference(X, order, *state0, step=wrong_step)
+    worst = max(np.max(np.abs(a - b) / (np.abs(b) + 1e-12))
+                for a, b in ((W, W_bad), (t, t_bad), (L, L_bad)))
+    assert worst > 1e-6
+
+
+def test_non_finite_state_is_reported():
+    """Rates that are too large drive this rule's weights to zero rather than to
+    infinity, so overflow is provoked directly: two neurons with huge (finite) weights
+    on the pixels of the first sample both fire, their reconstruction ``r`` overflows and
+    ``(v - r) / r`` turns the weights into NaN."""
+    X = image_like(50, M, seed=5)
+    X[0, -3:] = 1.0
+    W, t, L = initial_state()
+    W[:2, -3:] = 1.5e308
+    hp = np.array([PARAMS[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    scratch = [np.empty(N), np.empty(N), np.empty(N), np.empty(M), np.empty(M)]
+    bad = kernel.sparsedream_pass(X, np.arange(50), 0, 50, W, t, L, hp, 10, *scratch)
+    assert bad == 0  # noticed at the first check (position 0 is a pruning step)
+    assert not np.all(np.isfinite(W))
+
+
+def test_response_matches_reference(case):
+    X, _, (W, t, L), _ = case
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        out = np.empty((X.shape[0], W.shape[0]), dtype)
+        kernel.sparsedream_response(X.astype(dtype), W.astype(dtype), t.astype(dtype),
+                                    L.astype(dtype), out)
+        np.testing.assert_allclose(out, naive.sparsedream_response(X, W, t, L),
+                                   rtol=tol, atol=tol)
+
+
+def test_real_mnist_500_samples(mnist):
+    """Notebook setting on real digits: 600 samples, pruning every 100, inhibition on."""
+    X = mnist.x_train[:2000].astype(np.float64)
+    order = np.random.default_rng(0).permutation(2000)[:600]
+    rng = np.random.default_rng(1)
+    W0 = rng.uniform(0.1, 1.0, (100, X.shape[1]))
+    state0 = (W0, np.zeros(100), np.zeros((100, 100)))
+    params = dict(xi=0.02, sp=0.01, gamma=1.0, beta=0.005, prec=1e-10)
+    W, t, L = run_kernel(X, order, *state0, params=params)
+    W_ref, t_ref, L_ref = run_reference(X, order, *state0, params=params)
+    for a, b in ((W, W_ref), (t, t_ref), (L, L_ref)):
+        np.testing.assert_allclose(a, b, rtol=RTOL64, atol=ATOL64)
+    assert np.abs(L).max() > 0
