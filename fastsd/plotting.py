@@ -1,0 +1,486 @@
+"""Paper-ready figures: weight tapestries, learning curves, confusion matrices, sweeps.
+
+Figures are stand-alone :class:`matplotlib.figure.Figure` objects on a
+``FigureCanvasAgg``; pyplot is never used, so no display is needed and no global
+matplotlib state is touched. Every ``plot_*`` function returns its figure and takes
+``path`` (str or path-like, optional: write the figure there atomically with
+:func:`fastsd._io.atomic_open`, format ``.png``, ``.pdf`` or ``.svg`` from the suffix),
+``title`` (str, optional) and ``dpi`` (default 150; a PNG has ``figsize * dpi`` pixels).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Colormap, PowerNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from fastsd._io import atomic_open
+
+__all__ = ["grid_shape", "tapestry", "plot_weights", "plot_learning_curve",
+           "plot_confusion", "plot_class_errors", "plot_param_curve"]
+
+_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+_NO_DATE = {"png": None, "pdf": {"CreationDate": None}, "svg": {"Date": None}}
+_SEPARATOR = "0.55"  # colour of the separators between tiles (mid grey)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _pair(name, value):
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair of ints, got {value!r}")
+    return _positive_int(f"{name}[0]", value[0]), _positive_int(f"{name}[1]", value[1])
+
+
+def _real_array(name, a, ndim, allow_nan=False):
+    """Float64 copy of ``a``: TypeError if not real numbers, ValueError if ndim or inf/NaN."""
+    arr = np.asarray(a)
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
+    if bad.any():
+        what = "inf" if allow_nan else "non-finite (NaN or inf)"
+        raise ValueError(f"{name} contains {int(bad.sum())} {what} value(s)")
+    return arr
+
+
+def _counts(name, a, ndim):
+    arr = _real_array(name, a, ndim)
+    if (arr < 0).any():
+        raise ValueError(f"{name} contains {int((arr < 0).sum())} negative count(s)")
+    if (arr != np.round(arr)).any():
+        raise ValueError(f"{name} must hold whole-number counts")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    return arr
+
+
+def _names(class_names, n):
+    names = [str(i) for i in range(n)] if class_names is None else [str(c) for c in class_names]
+    if len(names) != n:
+        raise ValueError(f"class_names has {len(names)} entries, expected {n}")
+    return names
+
+
+def _check_output(path, dpi):
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real) or not dpi > 0:
+        raise ValueError(f"dpi must be a positive number, got {dpi!r}")
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be str or path-like, got {type(path).__name__}")
+    fmt = _FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"path must end in .png, .pdf or .svg, got {os.fspath(path)!r}")
+    return fmt
+
+
+def _figure(figsize, dpi):
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish(fig, path, fmt, dpi, title):
+    if title is not None:
+        fig.suptitle(str(title))
+    if path is not None:
+        with atomic_open(path, "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=dpi, metadata=_NO_DATE[fmt])
+    return fig
+
+
+# ----------------------------------------------------------------------------- tapestry
+def grid_shape(n_neurons, grid=None):
+    """Rows and columns of the tile grid for ``n_neurons`` (>= 1) tiles.
+
+    Parameters
+    ----------
+    n_neurons : int
+    grid : (int, int), optional
+        Requested ``(rows, cols)``; ValueError if it has fewer than ``n_neurons`` cells.
+
+    Returns
+    -------
+    (int, int)
+        ``(rows, cols)``; without ``grid`` the shape with ``rows <= cols <= 2 * rows``
+        and the fewest empty cells, squarest on a tie (100 -> 10x10, 40 -> 5x8).
+    """
+    n = _positive_int("n_neurons", n_neurons)
+    if grid is not None:
+        rows, cols = _pair("grid", grid)
+        if rows * cols < n:
+            raise ValueError(f"grid {rows}x{cols} has {rows * cols} cells, too small "
+                             f"for {n} neurons")
+        return rows, cols
+    best = None
+    for cols in range(math.isqrt(n - 1) + 1, n + 1):  # cols >= ceil(sqrt(n))
+        rows = -(-n // cols)
+        if best is not None and cols > 2 * rows:
+            break
+        key = (rows * cols - n, cols - rows)
+        if best is None or key < best[0]:
+            best = (key, (rows, cols))
+    return best[1]
+
+
+def tapestry(weights, image_shape=(28, 28), grid=None, pad=1):
+    """Arrange each neuron's weight vector as an image tile of one mosaic.
+
+    Parameters
+    ----------
+    weights : array_like, shape (N, m)
+        One finite row per neuron, ``m == h * w`` pixels in row-major order.
+    image_shape : (int, int), default (28, 28)
+        Tile height ``h`` and width ``w``.
+    grid : (int, int), optional
+        ``(rows, cols)``, default :func:`grid_shape`.
+    pad : int, default 1
+        Width of the separators between tiles (no outer border).
+
+    Returns
+    -------
+    numpy.ndarray, shape (rows*h + (rows-1)*pad, cols*w + (cols-1)*pad)
+        Neuron ``i`` at grid row ``i // cols``, column ``i % cols``; separators and
+        unused cells are NaN so they render as background.
+    """
+    h, wd = _pair("image_shape", image_shape)
+    w = _real_array("weights", weights, 2)
+    if w.shape[0] == 0 or w.shape[1] != h * wd:
+        raise ValueError(f"weights has shape {w.shape} but needs N >= 1 rows of "
+                         f"{h}x{wd} = {h * wd} pixels (image_shape)")
+    pad = _positive_int("pad", pad, minimum=0)
+    rows, cols = grid_shape(w.shape[0], grid)
+    out = np.full((rows * h + (rows - 1) * pad, cols * wd + (cols - 1) * pad), np.nan)
+    for i, row in enumerate(w):
+        y, x = (h + pad) * (i // cols), (wd + pad) * (i % cols)
+        out[y:y + h, x:x + wd] = row.reshape(h, wd)
+    return out
+
+
+def _tile_labels(labels, n):
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, (Sequence, np.ndarray)):
+        raise TypeError("labels must be a sequence with one int or None per neuron")
+    if len(labels) != n:
+        raise ValueError(f"labels has {len(labels)} entries, expected one per neuron ({n})")
+    for i, lab in enumerate(labels):
+        if not (lab is None or isinstance(lab, str) or isinstance(lab, numbers.Integral)
+                and not isinstance(lab, (bool, np.bool_))):
+            raise TypeError(f"labels[{i}] must be int, str or None, got {lab!r}")
+    return ["\u2013" if lab is None else str(lab) for lab in labels]
+
+
+def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=None,
+                 cmap=None, dpi=150, labels=None, pad=1):
+    """Draw the weight tapestry (see :func:`tapestry`) with a colour bar.
+
+    Parameters
+    ----------
+    weights, image_shape, grid, pad
+        As for :func:`tapestry`.
+    path, title, dpi
+        See the module docstring.
+    cmap : str or Colormap, optional
+        Default ``"Greys"`` over ``[0, max]`` if all weights are >= 0 (SparseDream),
+        else ``"bwr"`` symmetric around 0 (Krotov-Hopfield); these limits are kept.
+    labels : sequence of (int or None), optional
+        One per neuron (e.g. its WTA class), drawn small in the tile's top-left
+        corner; None shows as an en dash.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fmt = _check_output(path, dpi)
+    mosaic = tapestry(weights, image_shape, grid, pad)  # validates everything
+    (h, wd), n = image_shape, len(weights)
+    rows, cols = grid_shape(n, grid)
+    text = None if labels is None else _tile_labels(labels, n)
+    lo, hi = float(np.nanmin(mosaic)), float(np.nanmax(mosaic))
+    if lo >= 0:
+        vmin, vmax, default = 0.0, (hi if hi > 0 else 1.0), "Greys"
+    else:
+        vmax = max(-lo, hi)
+        vmin, default = -vmax, "bwr"
+    cmap = default if cmap is None else cmap
+    if isinstance(cmap, str):
+        cmap = colormaps[cmap]
+    elif not isinstance(cmap, Colormap):
+        raise TypeError(f"cmap must be a colormap name or Colormap, got {cmap!r}")
+    cmap = cmap.with_extremes(bad=(0, 0, 0, 0))  # NaN: show what lies behind
+
+    H, W = mosaic.shape
+    img_w = float(np.clip(0.6 * cols, 2.5, 6.5))
+    img_h = img_w * H / W
+    if img_h > 8.0:  # tall grids: limit the height instead
+        img_w, img_h = img_w * 8.0 / img_h, 8.0
+    fig = _figure((img_w + 1.1, img_h + (0.45 if title is not None else 0.15)), dpi)
+    ax = fig.add_subplot()
+    im = ax.imshow(mosaic, cmap=cmap, vmin=vmin, vmax=vmax, aspect="equal",
+                   interpolation="nearest" if img_w * dpi >= W else "auto")
+    ax.set_axis_off()
+    full, rest = divmod(n, cols)
+    if pad:  # grey behind occupied cells only: separators show, empty cells stay blank
+        if full:
+            ax.add_patch(Rectangle((-0.5, -0.5), W, full * (h + pad) - pad, lw=0,
+                                   fc=_SEPARATOR, zorder=-1))
+        if rest:
+            ax.add_patch(Rectangle((-0.5, full * (h + pad) - pad - 0.5),
+                                   rest * (wd + pad) - pad, h + pad, lw=0, fc=_SEPARATOR,
+                                   zorder=-1))
+    # a bar ~0.15 in wide and as tall as the mosaic, whatever the grid's shape
+    cb = fig.colorbar(im, ax=ax, fraction=0.2 / img_w, pad=0.02, aspect=img_h / 0.15)
+    cb.set_label("weight")
+    cb.ax.tick_params(labelsize=8)
+    if text is not None:
+        size = float(np.clip(0.22 * 72.0 * img_w / cols, 3.0, 8.0))  # ~22% of tile width
+        for i, s in enumerate(text):
+            ax.text((wd + pad) * (i % cols) + 0.5, (h + pad) * (i // cols) + 0.5, s,
+                    fontsize=size, ha="left", va="top", color="black",
+                    bbox=dict(boxstyle="square,pad=0.12", fc="white", ec="none", alpha=0.75))
+    return _finish(fig, path, fmt, dpi, title)
+
+
+# ----------------------------------------------------------------------------- curves
+def plot_learning_curve(history, path=None, *, title=None, dpi=150):
+    """Test accuracy (%) against training samples seen and against training time.
+
+    Parameters
+    ----------
+    history : mapping
+        Equal-length 1-D sequences ``"samples"`` (samples seen, >= 0), ``"seconds"``
+        (training time, >= 0) and ``"accuracy"`` (fraction in [0, 1], NaN where no
+        evaluation was made; such points are skipped).
+    path, title, dpi
+        See the module docstring.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fmt = _check_output(path, dpi)
+    if not isinstance(history, Mapping):
+        raise TypeError(f"history must be a mapping, got {type(history).__name__}")
+    keys = ("samples", "seconds", "accuracy")
+    missing = [k for k in keys if k not in history]
+    if missing:
+        raise ValueError(f"history is missing key(s) {missing}; needs {list(keys)}")
+    cols = {k: _real_array(f"history[{k!r}]", history[k], 1, allow_nan=k == "accuracy")
+            for k in keys}
+    lengths = {k: len(v) for k, v in cols.items()}
+    if len(set(lengths.values())) != 1 or not lengths["samples"]:
+        raise ValueError(f"history sequences must be non-empty and of equal length, "
+                         f"got lengths {lengths}")
+    acc = cols["accuracy"]
+    for k, bad in (("samples", cols["samples"] < 0), ("seconds", cols["seconds"] < 0),
+                   ("accuracy", (acc < 0) | (acc > 1))):
+        if bad.any():
+            raise ValueError(f"history[{k!r}] has {int(bad.sum())} value(s) out of range"
+                             + (" [0, 1] (percent?)" if k == "accuracy" else " (< 0)"))
+    ok = ~np.isnan(acc)
+    fig = _figure((8.0, 3.4 if title is None else 3.7), dpi)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key, xlabel in ((axes[0], "samples", "training samples seen"),
+                            (axes[1], "seconds", "training time (s)")):
+        ax.plot(cols[key][ok], 100.0 * acc[ok], "o-", ms=4, lw=1.5)
+        ax.set(xlabel=xlabel, xlim=(0, None))
+        ax.grid(True, alpha=0.35)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=True)
+    axes[0].set_ylabel("test accuracy (%)")
+    return _finish(fig, path, fmt, dpi, title)
+
+
+def plot_confusion(confusion, path=None, *, class_names=None, normalize=True, title=None,
+                   dpi=150):
+    """Heat-map of a confusion matrix, cells annotated (for C <= 30).
+
+    Parameters
+    ----------
+    confusion : array_like of int, shape (C, C)
+        ``confusion[t, p]`` counts samples of true class ``t`` predicted as ``p``.
+    path, title, dpi
+        See the module docstring.
+    class_names : sequence of str, optional
+        Tick labels, default ``0 .. C-1``.
+    normalize : bool, default True
+        Show percent of each true class (empty rows stay blank), else counts. The
+        colour scale is square-root so small confusions stay visible.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fmt = _check_output(path, dpi)
+    cm = _counts("confusion", confusion, 2)
+    if cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"confusion must be a square matrix, got shape {cm.shape}")
+    c = cm.shape[0]
+    names = _names(class_names, c)
+    if normalize:
+        tot = cm.sum(axis=1, keepdims=True)
+        vals = 100.0 * cm / np.where(tot > 0, tot, np.nan)
+        vmax, cblabel = 100.0, "% of true class"
+    else:
+        vals, vmax, cblabel = cm, max(float(cm.max()), 1.0), "count"
+    cmap = colormaps["Blues"].with_extremes(bad="white")
+    side = float(np.clip(0.45 * c + 1.0, 3.0, 7.0))
+    fig = _figure((side + 1.0, side + (0.3 if title is not None else 0.0)), dpi)
+    ax = fig.add_subplot()
+    im = ax.imshow(vals, cmap=cmap, norm=PowerNorm(0.5, vmin=0.0, vmax=vmax),
+                   interpolation="nearest")
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label=cblabel)
+    if normalize:
+        cb.set_ticks([0, 1, 5, 10, 25, 50, 75, 100])
+    ax.set_xticks(range(c), names, rotation=90 if max(map(len, names)) > 3 else 0)
+    ax.set_yticks(range(c), names)
+    ax.set(xlabel="predicted class", ylabel="true class")
+    ax.tick_params(length=0)
+    for (t, p), v in np.ndenumerate(vals if c <= 30 else np.empty((0, 0))):
+        if not np.isnan(v):
+            s = f"{v:.1f}" if normalize and 0 < v < 9.95 else f"{v:.0f}"
+            r, g, b, _ = cmap(im.norm(v))
+            dark = 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5  # relative luminance
+            ax.text(p, t, s, ha="center", va="center", fontsize=np.clip(70.0 / c, 4, 9),
+                    color="white" if dark else "black")
+    return _finish(fig, path, fmt, dpi, title)
+
+
+def plot_class_errors(misclassified, totals=None, path=None, *, class_names=None, title=None,
+                      dpi=150):
+    """Bar chart of misclassified samples, or error rate (%), per true class.
+
+    Parameters
+    ----------
+    misclassified : array_like of int, shape (C,)
+        Misclassified samples of each true class.
+    totals : array_like of int, shape (C,), optional
+        Samples of each true class; if given, bars show the error rate in percent
+        ("n/a" for classes without samples).
+    path, title, dpi
+        See the module docstring.
+    class_names : sequence of str, optional
+        Tick labels, default ``0 .. C-1``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fmt = _check_output(path, dpi)
+    mis = _counts("misclassified", misclassified, 1)
+    c = mis.shape[0]
+    names = _names(class_names, c)
+    vals, ylabel, fmt_v = mis, "misclassified samples", "{:.0f}"
+    if totals is not None:
+        tot = _counts("totals", totals, 1)
+        if tot.shape != mis.shape:
+            raise ValueError(f"totals has {tot.shape[0]} entries, misclassified has {c}")
+        if (mis > tot).any():
+            raise ValueError("misclassified exceeds totals for class(es) "
+                             f"{np.flatnonzero(mis > tot).tolist()}")
+        vals = 100.0 * mis / np.where(tot > 0, tot, np.nan)
+        ylabel, fmt_v = "error rate (%)", "{:.1f}"
+    fig = _figure((float(np.clip(0.45 * c + 1.5, 4.0, 9.0)), 3.4), dpi)
+    ax = fig.add_subplot()
+    bars = ax.bar(np.arange(c), np.nan_to_num(vals), color="tab:blue", width=0.7)
+    if c <= 30:
+        ax.bar_label(bars, ["n/a" if np.isnan(v) else fmt_v.format(v) for v in vals],
+                     padding=2, fontsize=8)
+    ax.set_xticks(range(c), names, rotation=90 if max(map(len, names)) > 3 else 0)
+    top = float(np.nanmax(vals)) if np.isfinite(vals).any() else 0.0
+    ax.set(xlabel="true class", ylabel=ylabel, xlim=(-0.6, c - 0.4),
+           ylim=(0, 1.15 * top if top > 0 else 1.0))
+    ax.grid(True, axis="y", alpha=0.35)
+    ax.set_axisbelow(True)
+    return _finish(fig, path, fmt, dpi, title)
+
+
+def plot_param_curve(x, mean, sd, path=None, *, xlabel, ylabel="accuracy (%)", logx=False,
+                     label=None, title=None, dpi=150):
+    """Mean +- standard deviation against one hyper-parameter.
+
+    Parameters
+    ----------
+    x : array_like of float, shape (K,)
+        Parameter values.
+    mean : array_like of shape (K,), or dict label -> array_like
+        Plotted as given (pass percent for the default ``ylabel``); NaN marks a missing
+        point. A dict gives one series per entry, dodged sideways by ~1% of the axis.
+    sd : array_like of shape (K,), dict with the same keys as ``mean``, or None
+        Error-bar half-widths (>= 0); None draws no error bars.
+    xlabel, ylabel : str
+        Axis labels (with units).
+    logx : bool, default False
+        Logarithmic x axis (``x > 0`` only).
+    label : str, optional
+        Legend entry of a single series.
+    path, title, dpi
+        See the module docstring.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fmt = _check_output(path, dpi)
+    pos = _real_array("x", x, 1)
+    if pos.size == 0 or (logx and (pos <= 0).any()):
+        raise ValueError("x must be non-empty" + (" and > 0 for logx" if logx else ""))
+    if isinstance(mean, Mapping):
+        if not mean or not (sd is None or isinstance(sd, Mapping) and set(sd) == set(mean)):
+            raise ValueError("mean must be a non-empty dict and sd None or a dict with the "
+                             "same keys")
+        series = [(str(k), mean[k], None if sd is None else sd[k]) for k in mean]
+    elif isinstance(sd, Mapping):
+        raise TypeError("sd is a dict but mean is not")
+    else:
+        series = [(label, mean, sd)]
+    checked = []
+    for name, mu, s in series:
+        tag = "" if name is None else f"[{name!r}]"
+        mu, s = (None if a is None else _real_array(f"{what}{tag}", a, 1, allow_nan=True)
+                 for what, a in (("mean", mu), ("sd", s)))
+        for what, a in (("mean", mu), ("sd", s)):
+            if a is not None and a.shape != pos.shape:
+                raise ValueError(f"{what}{tag} has {a.size} values, x has {pos.size}")
+        if s is not None and (s < 0).any():
+            raise ValueError(f"sd{tag} contains negative values")
+        checked.append((name, mu, s))
+    fig = _figure((5.0, 3.6 if title is None else 3.9), dpi)
+    ax = fig.add_subplot()
+    t = np.log10(pos) if logx else pos
+    span = float(np.ptp(t)) or 1.0
+    order = np.argsort(pos, kind="stable")
+    for j, (name, mu, s) in enumerate(checked):
+        xs = t + (j - (len(checked) - 1) / 2) * 0.012 * span
+        ok = order[~np.isnan(mu[order])]
+        ax.errorbar(10 ** xs[ok] if logx else xs[ok], mu[ok],
+                    yerr=None if s is None else np.nan_to_num(s[ok]),
+                    fmt="-" + "osD^vP*X<>"[j % 10], ms=5, lw=1.5,
+                    capsize=3, elinewidth=1, label=name)
+    if logx:
+        ax.set_xscale("log")
+    if np.unique(pos).size <= 12:  # few settings: tick exactly at the values tried
+        ax.minorticks_off()
+        ax.set_xticks(np.unique(pos), [f"{v:g}" for v in np.unique(pos)])
+    ax.set(xlabel=str(xlabel), ylabel=str(ylabel))
+    ax.grid(True, alpha=0.35)
+    if any(name is not None for name, _, _ in checked):
+        ax.legend(frameon=False)
+    return _finish(fig, path, fmt, dpi, title)
