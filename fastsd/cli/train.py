@@ -1,0 +1,73 @@
+"""``fastsd train``: train SparseDream on MNIST, report accuracy, save model and picture."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..api import TRAIN_DEFAULTS
+from .common import add_data_argument, add_model_arguments, model_params
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train SparseDream on MNIST",
+        description="Train SparseDream on MNIST, print the cosine WTA test accuracy and "
+                    "the time taken, save the model (.npz) and a weight picture (.png).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_model_arguments(p, {**TRAIN_DEFAULTS, "prec": None})
+    p.add_argument("--epochs", type=int, default=TRAIN_DEFAULTS["epochs"],
+                   help="epochs (a fresh permutation each)")
+    p.add_argument("--samples-per-epoch", type=int,
+                   default=TRAIN_DEFAULTS["samples_per_epoch"],
+                   help="samples per epoch (0 = all 60000)")
+    add_data_argument(p)
+    p.add_argument("--out", default="model.npz", help="where to save the model")
+    p.add_argument("--weights-png", default="weights.png",
+                   help="where to draw the weight tapestry ('' to skip)")
+    p.add_argument("--grid", default=None, metavar="ROWSxCOLS",
+                   help="tapestry grid, e.g. 10x10 (default: near-square)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def parse_grid(text):
+    """'10x10' -> (10, 10); None stays None."""
+    if text is None:
+        return None
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--grid must look like 10x10, got {text!r}") from None
+    return rows, cols
+
+
+def run(args) -> int:
+    from ..datasets import load_mnist
+    from ..evaluate import cosine_wta
+    from ..sparsedream import SparseDream
+
+    grid = parse_grid(args.grid)
+    model = SparseDream(**model_params(args))
+    model._check_params()  # fail on bad flags before loading data
+    data = load_mnist(args.data)
+    print(f"data: {data.source}")
+    per_epoch = args.samples_per_epoch or None
+    start = time.perf_counter()
+    model.fit(data.x_train, epochs=args.epochs, samples_per_epoch=per_epoch,
+              progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    result = cosine_wta(model.weights_, data.x_train, data.y_train, data.x_test,
+                        data.y_test)
+    print(f"trained {model.samples_seen_} samples in {seconds:.1f} s "
+          f"({model.samples_seen_ / seconds:,.0f} samples/s, Numba compilation included "
+          f"on first use)")
+    print(f"cosine WTA test accuracy: {100 * result.accuracy:.2f}%")
+    model.save(args.out)
+    print(f"model saved to {args.out}")
+    if args.weights_png:
+        from ..plotting import plot_weights
+        plot_weights(model.weights_, args.weights_png, image_shape=data.image_shape,
+                     grid=grid, labels=list(result.neuron_classes),
+                     title=f"SparseDream weights, cosine WTA {100 * result.accuracy:.1f}%")
+        print(f"weights drawn to {args.weights_png}")
+    return 0
