@@ -1,0 +1,115 @@
+"""Per-sample SparseDream: fastsd's kernel against the notebook's numpy loop.
+
+One thread on both sides (the acceptance figure is per core)::
+
+    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
+        python -m pytest bench/bench_sparsedream.py --benchmark-enable
+
+or, for the ratio measured in one run (6000 MNIST samples, N=100)::
+
+    python bench/bench_sparsedream.py            # sets the thread variables itself
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__":  # before numpy is imported, so BLAS obeys
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from notebook import notebook_sparsedream  # noqa: E402
+
+from fastsd import SparseDream  # noqa: E402
+
+N_SAMPLES, N_NEURONS = 6000, 100
+RATES = dict(xi=0.02, sp=0.01, gamma=1.0, beta=0.005)
+
+
+def _setup(x_train, seed=0):
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(x_train.shape[0])[:N_SAMPLES]
+    W0 = rng.uniform(0.1, 1.0, (N_NEURONS, x_train.shape[1]))
+    return order, W0
+
+
+def run_notebook(x64, order, W0):
+    return notebook_sparsedream(x64[order], W0.copy(), np.zeros(N_NEURONS),
+                                np.zeros((N_NEURONS, N_NEURONS)), **RATES)
+
+
+def make_fastsd(X, W0, dtype):
+    """A model with the same initial state, and its input in the model's dtype."""
+    model = SparseDream(N_NEURONS, **RATES, dtype=dtype)
+    model.weights_ = W0.astype(dtype)
+    model.thresholds_ = np.zeros(N_NEURONS, dtype)
+    model.inhibition_ = np.zeros((N_NEURONS, N_NEURONS), dtype)
+    return model, np.ascontiguousarray(X, dtype=dtype)
+
+
+@pytest.fixture(scope="module")
+def data(mnist):
+    x64 = mnist.x_train.astype(np.float64)
+    return x64, *_setup(x64)
+
+
+def test_notebook_numpy(benchmark, data):
+    x64, order, W0 = data
+    benchmark.group = "sparsedream per-sample, 6000 MNIST samples, N=100"
+    benchmark.pedantic(run_notebook, args=(x64, order, W0), rounds=2, iterations=1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fastsd(benchmark, data, dtype):
+    x64, order, W0 = data
+    benchmark.group = "sparsedream per-sample, 6000 MNIST samples, N=100"
+    model, X = make_fastsd(x64, W0, dtype)
+    model.partial_fit(X, order=order[:10])  # compile outside the timing
+
+    def run():
+        fresh, _ = make_fastsd(x64[:1], W0, dtype)
+        fresh.partial_fit(X, order=order)
+
+    benchmark.pedantic(run, rounds=5, iterations=1)
+
+
+def _best_of(fn, repeat):
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    from fastsd.datasets import load_mnist
+
+    x64 = load_mnist(download=False).x_train.astype(np.float64)
+    order, W0 = _setup(x64)
+    print(f"{N_SAMPLES} MNIST samples, N={N_NEURONS}, one thread "
+          f"(NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS')}, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}), best of runs")
+    t_numpy = _best_of(lambda: run_notebook(x64, order, W0), 2)
+    print(f"  notebook numpy loop : {t_numpy:7.3f} s  {N_SAMPLES / t_numpy:9,.0f} samples/s")
+    for dtype in ("float64", "float32"):
+        model, X = make_fastsd(x64, W0, dtype)
+        model.partial_fit(X, order=order[:10])  # compile
+
+        def run():
+            make_fastsd(x64[:1], W0, dtype)[0].partial_fit(X, order=order)
+
+        t = _best_of(run, 5)
+        print(f"  fastsd {dtype:<13}: {t:7.3f} s  {N_SAMPLES / t:9,.0f} samples/s  "
+              f"ratio {t_numpy / t:5.1f}x")
+
+
+if __name__ == "__main__":
+    main()
