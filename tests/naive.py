@@ -55,3 +55,32 @@ def cosine_wta(W, x_train, y_train, x_test, y_test, n_classes=10):
     wrong = pred != y_test
     misclassified = np.bincount(y_test[wrong], minlength=n_classes)
     return float(np.mean(~wrong)), neuron_class, misclassified
+
+
+def sparsedream_minibatch_pass(X, order, W, t, L, *, batch_size, xi, sp, gamma, beta,
+                               prec, prune_every):
+    """Mini-batch scheme of ``fastsd.kernels.minibatch``, written out per sample.
+
+    Per batch: ``W`` fixed; for each sample in order, the forward pass with the current
+    ``t``, ``L``, then ``L`` and ``t`` updated; the weight update
+    ``W·f(xi Σ_b o_b g_bᵀ)`` with ``f(x) = 1 + x`` (x >= 0), ``1 / (1 - x)`` (x < 0);
+    pruning if the batch holds a position that is a multiple of ``prune_every``.
+    """
+    for lo in range(0, len(order), batch_size):
+        batch = order[lo:lo + batch_size]
+        S = np.zeros_like(W)
+        for idx in batch:
+            v = X[idx].reshape(-1, 1)
+            tt = t.reshape(-1, 1)
+            a = W @ v
+            p = sigmoid(a - tt)
+            o = sigmoid(a - L @ p - tt)
+            r = W.T @ o
+            L += beta * (o @ o.T - sp * sp)
+            np.fill_diagonal(L, 0)
+            t += gamma * (o.ravel() - sp)
+            S += o @ ((v - r) / np.maximum(r, prec)).T
+        x = xi * S
+        W *= np.where(x >= 0, 1 + x, 1 / (1 - np.minimum(x, 0)))
+        if any(k % prune_every == 0 for k in range(lo, lo + len(batch))):
+            W[W <= prec] = 0
