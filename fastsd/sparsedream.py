@@ -42,6 +42,10 @@ class SparseDream(base.PrototypeModel):
         Floor of the reconstruction in the update and pruning threshold (> 0).
     prune_every : int, default 100
         Weights ``<= prec`` are set to zero on every ``prune_every``-th sample of a pass.
+    anneal : bool, default False
+        If True, ``fit`` lowers ``xi`` linearly from its value at the first sample to
+        zero at the last one (in steps of one chunk of at most 4096 samples), as
+        Krotov & Hopfield anneal their rate; ``partial_fit`` always uses ``xi``.
     batch_size : int, default 1
         1 runs the exact per-sample rule. Larger values train in mini-batches: ``W``
         is held fixed within a batch and updated once from the summed per-sample
@@ -68,7 +72,7 @@ class SparseDream(base.PrototypeModel):
     }
 
     def __init__(self, n_neurons=100, *, xi=0.02, sp=0.01, gamma=1.0, beta=0.005,
-                 prec=1e-10, prune_every=100, batch_size=1, dtype="float64",
+                 prec=1e-10, prune_every=100, anneal=False, batch_size=1, dtype="float64",
                  random_state=None):
         self.n_neurons = n_neurons
         self.xi = xi
@@ -77,6 +81,7 @@ class SparseDream(base.PrototypeModel):
         self.beta = beta
         self.prec = prec
         self.prune_every = prune_every
+        self.anneal = anneal
         self.batch_size = batch_size
         self.dtype = dtype
         self.random_state = random_state
@@ -92,6 +97,7 @@ class SparseDream(base.PrototypeModel):
             beta=check_number("beta", self.beta, low=0),
             prec=check_number("prec", self.prec, low=0, low_open=True),
             prune_every=check_number("prune_every", self.prune_every, low=1, integer=True),
+            anneal=_check_bool("anneal", self.anneal),
             batch_size=check_number("batch_size", self.batch_size, low=1, integer=True),
             dtype=check_dtype(self.dtype),
         )
@@ -150,9 +156,13 @@ class SparseDream(base.PrototypeModel):
         self._rng = rng
         with tqdm(total=epochs * per_epoch, unit="sample", disable=not progress,
                   desc="SparseDream", smoothing=0.1) as bar:
-            for _ in range(epochs):
+            total = epochs * per_epoch
+            for epoch in range(epochs):
                 order = rng.permutation(X.shape[0])[:per_epoch]
-                self._run_pass(X, order, params, bar)
+                done = epoch * per_epoch
+                xi_at = (lambda k, done=done: params["xi"] * (1 - (done + k) / total)) \
+                    if params["anneal"] else None
+                self._run_pass(X, order, params, bar, xi_at)
         return self
 
     def partial_fit(self, X, y=None, *, order=None, progress=False):
@@ -178,8 +188,11 @@ class SparseDream(base.PrototypeModel):
             self._run_pass(X, order, params, bar)
         return self
 
-    def _run_pass(self, X, order, params, bar) -> None:
-        """Run one pass on copies of the state; commit them only if all stayed finite."""
+    def _run_pass(self, X, order, params, bar, xi_at=None) -> None:
+        """Run one pass on copies of the state; commit them only if all stayed finite.
+
+        ``xi_at(k)``, if given, is the rate for the chunk starting at position ``k``.
+        """
         dtype = params["dtype"]
         state = self._checked_state(params["n_neurons"], dtype)
         W = state["weights_"].copy()
@@ -207,6 +220,8 @@ class SparseDream(base.PrototypeModel):
         chunk = -(-CHUNK // batch) * batch  # whole batches per chunk
         for start in range(0, order.size, chunk):
             stop = min(start + chunk, order.size)
+            if xi_at is not None:
+                hp[kernel.XI] = xi_at(start)
             bad = run(start, stop)
             if bad >= 0:
                 raise TrainingDiverged(
@@ -240,6 +255,12 @@ class SparseDream(base.PrototypeModel):
     def load(cls, path: str | os.PathLike) -> "SparseDream":
         """Read a model written by :meth:`save` (``.npz``, no pickle)."""
         return base.load(path, expected=cls)
+
+
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _check_order(order, n_samples: int) -> np.ndarray:

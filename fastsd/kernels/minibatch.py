@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from .common import JIT, forward, update_inhibition, update_thresholds
+from .common import JIT, flush_tiny, forward, update_inhibition, update_thresholds
 
 
 @njit(**JIT)
@@ -30,6 +30,7 @@ def batch_responses(A, t, L, sp, gamma, beta, p, O):
     sp2 = sp * sp
     for b in range(A.shape[0]):
         forward(A[b], t, L, p, O[b])
+        flush_tiny(O[b])
         update_inhibition(L, O[b], beta, sp2)
         update_thresholds(t, O[b], gamma, sp)
 
