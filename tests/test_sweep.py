@@ -1,0 +1,554 @@
+"""Sweeps on a real Dask cluster: worker death, exactly-once records, resume, bad configs.
+
+A scheduler and two single-threaded workers run as separate processes on 127.0.0.1
+(module fixture); one test SIGKILLs a worker in the middle of a sweep.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from fastsd import sweep as sw  # noqa: E402
+from fastsd.cli import main  # noqa: E402
+
+WORKER_ENV = {**os.environ, **sw.WORKER_ENV, "PYTHONUNBUFFERED": "1"}
+
+
+# ------------------------------------------------------------------------------ data
+def _toy_data():
+    """4 classes of sparse prototypes plus noise, 64 pixels in [0, 1]."""
+    rng = np.random.default_rng(0)
+    protos = rng.random((4, 64)) * (rng.random((4, 64)) < 0.4)
+
+    def make(n):
+        y = rng.integers(0, 4, n)
+        return np.clip(protos[y] + 0.1 * rng.random((n, 64)), 0, 1), y
+
+    x_train, y_train = make(1000)
+    x_test, y_test = make(300)
+    return x_train, y_train, x_test, y_test
+
+
+DATA = _toy_data()
+FAST = dict(n_neurons=16, epochs=50, samples_per_epoch=500)  # ~0.05 s of training
+SLOW = dict(n_neurons=64, epochs=300, samples_per_epoch=1000)  # ~1.5 s
+
+
+# --------------------------------------------------------------------------- cluster
+class ProcessCluster:
+    """``dask scheduler`` and ``dask worker --no-nanny`` processes on 127.0.0.1."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen] = []
+        self.workers: dict[int, subprocess.Popen] = {}
+        self.scheduler_file = str(tmp / "scheduler.json")
+        self.scheduler = self._spawn(
+            "scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+            "--port", "0", "--dashboard-address", "127.0.0.1:0",
+            "--scheduler-file", self.scheduler_file)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.address = json.loads(Path(self.scheduler_file).read_text())["address"]
+                break
+            except (OSError, ValueError, KeyError):
+                if time.monotonic() > deadline or self.scheduler.poll() is not None:
+                    raise RuntimeError("dask scheduler did not start: "
+                                       + (tmp / "scheduler.log").read_text()[-2000:])
+                time.sleep(0.1)
+        self.client = distributed.Client(self.address, timeout=20, set_as_default=False)
+
+    def _spawn(self, name, module, *args):
+        log = open(self.tmp / f"{name}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=log,
+                                stderr=subprocess.STDOUT, env=WORKER_ENV, cwd=self.tmp)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def add_workers(self, n):
+        before = len(self.alive_workers())
+        for _ in range(n):
+            i = len(self.workers)
+            self.workers[i] = self._spawn(
+                f"worker{i}", "distributed.cli.dask_worker", self.address, "--nthreads",
+                "1", "--no-nanny", "--name", f"w{i}", "--host", "127.0.0.1",
+                "--no-dashboard", "--memory-limit", "0")
+        self.client.wait_for_workers(before + n, timeout=45)
+
+    def alive_workers(self) -> dict[str, int]:
+        """Worker address -> pid, as the scheduler sees them."""
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return {addr: self.workers[int(str(w["name"])[1:])].pid
+                for addr, w in info.items()}
+
+    def close(self):
+        try:
+            self.client.close(timeout=5)
+        except Exception:  # noqa: BLE001 - cleanup must go on
+            pass
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = None
+    try:
+        c = ProcessCluster(tmp_path_factory.mktemp("dask"))
+        c.add_workers(2)
+        yield c
+    finally:
+        if c is not None:
+            c.close()
+
+
+@pytest.fixture
+def no_cluster(monkeypatch):
+    """Fail the test if the sweep tries to start or connect to a cluster."""
+    calls = []
+
+    def forbidden(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(sw, "_start_client", forbidden)
+    return calls
+
+
+def _lines(path):
+    return Path(path).read_text().splitlines()
+
+
+def _by_hand(records, metric="cosine"):
+    """Mean, sd (ddof=1) and n per full setting, recomputed independently."""
+    groups = {}
+    for r in records:
+        setting = json.dumps({**r["params"], "epochs": r["epochs"],
+                              "samples_per_epoch": r["samples_per_epoch"]}, sort_keys=True)
+        groups.setdefault(setting, []).append(r["accuracy"][metric])
+    out = {}
+    for setting, vals in groups.items():
+        a = np.array(vals, dtype=float)
+        out[setting] = (a.mean(), a.std(ddof=1) if a.size > 1 else None, a.size)
+    return out
+
+
+def _check_summary(rows, records):
+    expected = _by_hand(records)
+    assert len(rows) == len(expected)
+    for row in rows:
+        key = json.dumps(row["params"], sort_keys=True)
+        mean, sd, n = expected[key]
+        assert row["n"] == n
+        assert row["mean"] == pytest.approx(mean, rel=1e-12, abs=1e-15)
+        if sd is None:
+            assert row["sd"] is None
+        else:
+            assert row["sd"] == pytest.approx(sd, rel=1e-9, abs=1e-15)
+    means = [r["mean"] for r in rows]
+    assert means == sorted(means, reverse=True)
+
+
+# ------------------------------------------------------------------ worker killed
+def test_worker_killed_mid_sweep_every_run_recorded_once(cluster, tmp_path):
+    results = tmp_path / "kill.jsonl"
+    settings = [dict(FAST, gamma=0.5), dict(SLOW), dict(FAST, gamma=1.0),
+                dict(FAST, gamma=2.0), dict(FAST, xi=0.05)]
+    seeds = (0, 1)
+    n_runs = len(settings) * len(seeds)
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(sw.sweep, settings=settings, seeds=seeds, data=DATA,
+                          results=results, scheduler=cluster.scheduler_file,
+                          progress=False)
+        deadline = time.monotonic() + 40
+        while not (results.exists() and results.stat().st_size > 0):
+            assert not job.done(), job.exception()
+            assert time.monotonic() < deadline, "no record within 40 s"
+            time.sleep(0.02)
+        # the first record is in: pick a worker busy with a slow run and kill it
+        processing = cluster.client.processing()
+        pids = cluster.alive_workers()
+        slow_ids = {r.run_id for r in sw._plan(sw.expand(settings=[SLOW]), list(seeds),
+                                               len(DATA[0]))}
+
+        def slow_keys(addr):
+            return [k for k in processing.get(addr, ()) if str(k).split("-")[2] in slow_ids]
+
+        victim = max(pids, key=lambda a: (len(slow_keys(a)), len(processing.get(a, ()))))
+        in_flight = {str(k).split("-")[2] for k in slow_keys(victim)}
+        assert in_flight, f"no slow run in flight at the kill: {processing}"
+        os.kill(pids[victim], signal.SIGKILL)
+        records = job.result(timeout=50)
+
+    survivor = next(a for a in pids if a != victim)
+    lines = _lines(results)
+    assert len(lines) == n_runs == len(records)
+    parsed = [json.loads(line) for line in lines]
+    keys = [sw.run_key(r["params"], {"epochs": r["epochs"],
+                                     "samples_per_epoch": r["samples_per_epoch"]},
+                       r["seed"]) for r in parsed]
+    assert len(set(keys)) == n_runs  # every run exactly once
+    assert {r["run_id"] for r in parsed} == {r["run_id"] for r in records}
+    assert all(r["status"] == "ok" and 0 <= r["accuracy"]["cosine"] <= 1 for r in parsed)
+    # the runs the dead worker was doing were redone by the survivor
+    for rec in parsed:
+        if rec["run_id"] in in_flight:
+            assert rec["worker"] == survivor
+    assert {r["worker"] for r in parsed} <= {victim, survivor}
+    assert all(r["numba_threads"] == 1 for r in parsed)
+    # summary over seeds, recomputed by hand
+    rows = sw.summarize(results)
+    _check_summary(rows, parsed)
+    assert all(r["n"] == 2 for r in rows)
+    text = sw.format_summary(rows)
+    assert "cosine mean %" in text and len(text.splitlines()) == 2 + len(settings)
+
+
+# ---------------------------------------------------------------------------- resume
+def test_resume_skips_recorded_runs_and_survives_truncated_line(
+        cluster, tmp_path, monkeypatch):
+    results = tmp_path / "resume.jsonl"
+    grid = {"gamma": [0.5, 2], "xi": [0.01, 0.03]}
+    kw = dict(base=FAST, seeds=(0, 1), data=DATA, results=results,
+              scheduler=cluster.address, progress=False)
+    first = sw.sweep(grid, **kw)
+    assert len(first) == 8 and len(_lines(results)) == 8
+    content = results.read_bytes()
+
+    # same sweep again: nothing to run, no cluster contacted, file untouched
+    real_start = sw._start_client
+    monkeypatch.setattr(sw, "_start_client", lambda *a, **k: pytest.fail("cluster used"))
+    again = sw.sweep({"xi": [0.01, 0.03], "gamma": [0.5, 2.0]}, **kw)  # order/int-float
+    assert results.read_bytes() == content
+    assert sorted(r["run_id"] for r in again) == sorted(r["run_id"] for r in first)
+    monkeypatch.setattr(sw, "_start_client", real_start)
+
+    # a crash cut the last record short: it is ignored with a warning and rerun
+    lines = content.decode().splitlines(keepends=True)
+    cut = json.loads(lines[-1])["run_id"]
+    results.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    with pytest.warns(RuntimeWarning, match="line 8 ignored: incomplete last line"):
+        assert len(sw.read_results(results)) == 7
+    with pytest.warns(RuntimeWarning, match="incomplete last line"):
+        resumed = sw.sweep(grid, **kw)
+    assert len(resumed) == 8
+    raw = _lines(results)
+    assert len(raw) == 9  # 7 + the cut line (kept, on its own line) + the rerun
+    with pytest.warns(RuntimeWarning, match="line 8 ignored: not a valid record"):
+        recs = sw.read_results(results)
+    assert sorted(r["run_id"] for r in recs) == sorted(r["run_id"] for r in first)
+    assert json.loads(raw[-1])["run_id"] == cut
+    # runs are deterministic given the seed: the rerun reproduces the lost record
+    lost = next(r for r in first if r["run_id"] == cut)
+    assert json.loads(raw[-1])["accuracy"] == lost["accuracy"]
+
+    # a third seed adds only the new runs
+    with pytest.warns(RuntimeWarning):
+        more = sw.sweep(grid, **{**kw, "seeds": (0, 1, 2)})
+    assert len(more) == 12 and len(_lines(results)) == 13
+    with pytest.warns(RuntimeWarning):
+        _check_summary(sw.summarize(results), sw.read_results(results))
+
+
+def test_append_record_is_one_whole_line(tmp_path):
+    path = tmp_path / "sub" / "r.jsonl"
+    sw.append_record(path, {"a": 1})
+    path.write_bytes(path.read_bytes() + b'{"params": {"gam')  # a write cut short
+    sw.append_record(path, {"b": 2})
+    assert path.read_text().splitlines() == ['{"a": 1}', '{"params": {"gam', '{"b": 2}']
+    with pytest.raises(ValueError):
+        sw.append_record(path, {"x": float("nan")})  # strict JSON only
+
+
+def test_concurrent_appends_do_not_interleave(tmp_path):
+    path = tmp_path / "r.jsonl"
+    big = "x" * 20000
+
+    def write(i):
+        for j in range(20):
+            sw.append_record(path, {"i": i, "j": j, "pad": big})
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = [json.loads(line) for line in _lines(path)]
+    assert sorted((r["i"], r["j"]) for r in rows) == [(i, j) for i in range(4)
+                                                      for j in range(20)]
+
+
+# ------------------------------------------------------------------- local cluster
+def test_default_local_cluster_one_thread_per_task(tmp_path):
+    results = tmp_path / "local.jsonl"
+    numba_env = os.environ.get("NUMBA_NUM_THREADS")
+    recs = sw.sweep({"gamma": [0.5, 1.0]}, base=FAST, seeds=(3,), data=DATA,
+                    results=results, n_workers=1, progress=False)
+    assert len(recs) == 2 == len(_lines(results))
+    assert all(r["numba_threads"] == 1 and r["worker"].startswith("tcp://") for r in recs)
+    # NUMBA_NUM_THREADS=1 was in the workers' environment before Numba was imported,
+    # and this process's environment is as it was
+    assert all(r["numba_pool_threads"] == 1 for r in recs)
+    assert os.environ.get("NUMBA_NUM_THREADS") == numba_env
+    assert all(r["pid"] != os.getpid() for r in recs)
+    assert [r["setting"] for r in recs] == [{"gamma": 0.5}, {"gamma": 1.0}]
+    r = recs[0]
+    assert r["samples"] == FAST["epochs"] * FAST["samples_per_epoch"]
+    assert set(r["accuracy"]) == {"cosine", "response"} and r["seconds"] > 0
+    assert r["data"]["n_train"] == 1000 and r["fastsd_version"]
+    assert r["params"]["dtype"] == "float64" and "random_state" not in r["params"]
+
+
+# ------------------------------------------------------------------------ bad config
+def _toml(tmp_path, text, name="c.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+BAD_CONFIGS = [
+    ("[grid]\ngama = [1, 2]\n", ValueError,
+     r"unknown parameter 'gama'; valid parameters: n_neurons, xi, sp, gamma"),
+    ("[grid]\n", ValueError, r"the grid is empty"),
+    ("[grid]\ngamma = []\n", ValueError, r"value list of 'gamma' is empty"),
+    ("[grid]\ngamma = [1, -2]\n", ValueError, r"setting \{gamma=-2\}: gamma must be >= 0"),
+    ("[grid]\nsp = [0.01, 1.5]\n", ValueError, r"sp must be < 1"),
+    ("[grid]\nxi = [0.01, \"fast\"]\n", TypeError, r"xi must be a real number"),
+    ("[grid]\nn_neurons = [10.5]\n", TypeError, r"n_neurons must be an integer"),
+    ("[grid]\ngamma = 1\n", TypeError, r"values of 'gamma' must be a list"),
+    ("[grid]\nrandom_state = [1, 2]\n", ValueError, r"set by the sweep's seeds"),
+    ("[base]\ngamma = 1\n[grid]\ngamma = [1, 2]\n", ValueError, r"both fixed .* and swept"),
+    ("[base]\nepochs = 0\n[grid]\ngamma = [1]\n", ValueError, r"epochs must be >= 1"),
+    ("[base]\ndtype = \"float16\"\n[grid]\ngamma = [1]\n", ValueError, r"dtype must be"),
+    ("[grid]\ngamma = [1, 1.0]\n", ValueError, r"duplicates"),
+    ("[[settings]]\ngamma = 1\n[[settings]]\nbeta = -1\n", ValueError,
+     r"settings\[1\] \{beta=-1\}: beta must be >= 0"),
+    ("[grid]\ngamma = [1]\n[[settings]]\ngamma = 1\n", ValueError, r"either a grid"),
+    ("[base]\ngamma = 1\n", ValueError, r"nothing to sweep"),
+    ("[grid]\ngamma = [1, 2\nxi = [1]\n", ValueError, r"not valid TOML: .*line 3"),
+    ("[gird]\ngamma = [1]\n", ValueError, r"unknown table or key 'gird'"),
+    ("[sweep]\nseed = [1]\n[grid]\ngamma = [1]\n", ValueError, r"unknown key 'seed'"),
+    ("[sweep]\nseeds = []\n[grid]\ngamma = [1]\n", ValueError, r"seeds is empty"),
+    ("[sweep]\nseeds = [0, -1]\n[grid]\ngamma = [1]\n", ValueError, r"seed must be >= 0"),
+    ("[sweep]\nseeds = 3\n[grid]\ngamma = [1]\n", TypeError, r"seeds must be list"),
+    ("[sweep]\nworkers = \"two\"\n[grid]\ngamma = [1]\n", TypeError, r"workers must be int"),
+    ("[sweep]\ngamma = 1\n[grid]\nxi = [1]\n", ValueError, r"go in \[base\] or \[grid\]"),
+]
+
+
+@pytest.mark.parametrize("text, exc, match", BAD_CONFIGS,
+                         ids=[f"bad{i}" for i in range(len(BAD_CONFIGS))])
+def test_bad_config_fails_before_any_run(tmp_path, no_cluster, text, exc, match):
+    results = tmp_path / "never.jsonl"
+    path = _toml(tmp_path, text)
+    with pytest.raises(exc, match=match):
+        sw.sweep(results=results, data=DATA, progress=False, **sw.load_config(path))
+    assert not results.exists() and not no_cluster
+
+
+def test_bad_config_in_cli_is_one_line_exit_2(tmp_path, no_cluster, capsys):
+    path = _toml(tmp_path, "[grid]\ngama = [1]\n")
+    assert main(["sweep", str(path), "--results", str(tmp_path / "r.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown parameter 'gama'" in err
+    assert not no_cluster and not (tmp_path / "r.jsonl").exists()
+
+
+def test_errors_that_need_the_data_still_come_before_the_cluster(tmp_path, no_cluster):
+    results = tmp_path / "never.jsonl"
+    with pytest.raises(ValueError, match="samples_per_epoch=5000 is more than the 1000"):
+        sw.sweep({"gamma": [1]}, base={"samples_per_epoch": 5000}, data=DATA,
+                 results=results, progress=False)
+    bad = (DATA[0] * 255, *DATA[1:])
+    with pytest.raises(ValueError, match="divide by 255"):
+        sw.sweep({"gamma": [1]}, data=bad, results=results, progress=False)
+    with pytest.raises(ValueError, match="either client or scheduler"):
+        sw.sweep({"gamma": [1]}, data=DATA, client=object(), scheduler="tcp://x:1",
+                 results=results)
+    with pytest.raises(IsADirectoryError):
+        sw.sweep({"gamma": [1]}, data=DATA, results=tmp_path)
+    assert not results.exists() and not no_cluster
+
+
+def test_results_of_other_data_are_not_mixed(tmp_path, no_cluster):
+    results = tmp_path / "r.jsonl"
+    spec = sw._plan(sw.expand({"gamma": [1.0]}, base=FAST), [0], 1000)[0]
+    rec = sw.run_one(spec.spec(), *DATA)
+    rec["data"] = {"hash": "0123456789abcdef"}
+    sw.append_record(results, rec)
+    with pytest.raises(ValueError, match="different data"):
+        sw.sweep({"gamma": [1]}, base=FAST, seeds=(0,), data=DATA, results=results,
+                 progress=False)
+
+
+def _toy_npz(tmp_path):
+    """DATA as a Keras-style mnist.npz (8x8 uint8 images) for ``--data``."""
+    path = tmp_path / "toy.npz"
+    x, y, xt, yt = DATA
+    np.savez(path, x_train=np.round(255 * x).astype(np.uint8).reshape(-1, 8, 8),
+             y_train=y, x_test=np.round(255 * xt).astype(np.uint8).reshape(-1, 8, 8),
+             y_test=yt)
+    return path
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_scheduler_fails_fast(tmp_path, capsys):
+    results = tmp_path / "r.jsonl"
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match=f"cannot reach the Dask scheduler at "
+                                              f"{address} within 1 s"):
+        sw.sweep({"gamma": [1]}, base=FAST, data=DATA, results=results,
+                 scheduler=address, connect_timeout=1, progress=False)
+    assert time.monotonic() - start < 8
+    assert not results.exists()
+    cfg = _toml(tmp_path, f'[sweep]\nresults = "{results}"\n[grid]\ngamma = [1]\n')
+    start = time.monotonic()
+    # the CLI's default timeout is 5 s
+    assert main(["sweep", str(cfg), "--scheduler", address, "--no-progress",
+                 "--data", str(_toy_npz(tmp_path))]) == 2
+    assert time.monotonic() - start < 15
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot reach the Dask scheduler" in err[0]
+
+
+# ------------------------------------------------------------------ CLI and summary
+def test_cli_sweep_and_summary(cluster, tmp_path, capsys):
+    results = tmp_path / "cli.jsonl"
+    toy = _toy_npz(tmp_path)
+    cfg = _toml(tmp_path, f"""
+[sweep]
+seeds = [0, 1, 2]
+results = "{results}"
+data = "{toy}"
+[base]
+n_neurons = 16
+epochs = 5
+samples_per_epoch = 500
+[grid]
+gamma = [0.5, 1, 2]
+""")
+    assert main(["sweep", str(cfg), "--scheduler", cluster.scheduler_file,
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "gamma" in out and "cosine mean %" in out
+    records = sw.read_results(results)
+    assert len(records) == 9
+    assert {r["data"]["n_train"] for r in records} == {1000}
+    png = tmp_path / "gamma.png"
+    assert main(["sweep", "--summary", str(results), "--by", "gamma", "--metric",
+                 "response", "--plot", "gamma", "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "response mean %" in out and png.stat().st_size > 1000
+    rows = sw.summarize(results, by="gamma", metric="response")
+    for row in rows:
+        vals = [r["accuracy"]["response"] for r in records
+                if r["params"]["gamma"] == row["params"]["gamma"]]
+        assert row["n"] == 3 == len(vals)
+        assert row["mean"] == pytest.approx(np.mean(vals))
+        assert row["sd"] == pytest.approx(np.std(vals, ddof=1))
+    with pytest.raises(ValueError, match="cannot group by 'gama'"):
+        sw.summarize(results, by="gama")
+    with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
+        sw.summarize(results, metric="accuracy")
+
+
+def test_summary_of_diverged_and_single_seed_runs():
+    def rec(gamma, seed, acc, status="ok"):
+        return {"params": {"n_neurons": 4, "gamma": gamma}, "seed": seed, "epochs": 1,
+                "samples_per_epoch": 10, "status": status,
+                "accuracy": {"cosine": acc, "response": acc}}
+
+    records = [rec(1.0, 0, 0.5), rec(1.0, 1, 0.7), rec(1.0, 2, None, "diverged"),
+               rec(2.0, 0, 0.8), rec(3.0, 0, None, "diverged")]
+    rows = sw.summarize(records)
+    assert [r["params"]["gamma"] for r in rows] == [2.0, 1.0, 3.0]
+    assert rows[0]["sd"] is None and rows[0]["n"] == 1
+    assert rows[1]["mean"] == pytest.approx(0.6) and rows[1]["failed"] == 1
+    assert rows[1]["sd"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert rows[2]["mean"] is None and rows[2]["failed"] == 1
+    text = sw.format_summary(rows)
+    assert "failed" in text and text.count("\n") == 4
+    fig = sw.plot_sweep(records, "gamma")
+    assert fig.axes
+
+
+def test_run_one_probe_and_diverged(monkeypatch):
+    spec = sw._plan(sw.expand({"gamma": [1.0]}, base=FAST), [0], 1000)[0].spec()
+    rec = sw.run_one(spec, *DATA, probe=True)
+    assert set(rec["accuracy"]) == {"cosine", "response", "probe"}
+    assert all(0 <= v <= 1 for v in rec["accuracy"].values())
+    assert rec == {**rec, "status": "ok", "error": None, "seed": 0, "epochs": 50}
+    json.dumps(rec, allow_nan=False)  # JSON-able as it is
+
+    def diverge(self, X, **kwargs):
+        raise sw.TrainingDiverged("training diverged: by sample 7")
+
+    monkeypatch.setattr(sw.SparseDream, "fit", diverge)
+    rec = sw.run_one(spec, *DATA, probe=True)
+    assert rec["status"] == "diverged" and "sample 7" in rec["error"]
+    assert rec["accuracy"] == {"cosine": None, "response": None, "probe": None}
+    rows = sw.summarize([rec])
+    assert rows[0]["n"] == 0 and rows[0]["failed"] == 1 and rows[0]["mean"] is None
+
+
+def test_failed_runs_are_reported_not_recorded_and_retried_next_time(tmp_path,
+                                                                     monkeypatch):
+    """A run that raises (a bug, not divergence) fails alone; the rest are recorded.
+
+    Uses a given ``client=`` on an in-process cluster (threads), so the patched ``fit``
+    is the one the worker runs; the client is left open.
+    """
+    results = tmp_path / "fail.jsonl"
+    real_fit = sw.SparseDream.fit
+
+    @functools.wraps(real_fit)  # same signature: the sweepable fit arguments
+    def flaky(self, X, **kwargs):
+        if self.gamma == 2.0:
+            raise RuntimeError("boom")
+        return real_fit(self, X, **kwargs)
+
+    monkeypatch.setattr(sw.SparseDream, "fit", flaky)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as lc, \
+            distributed.Client(lc, set_as_default=False) as client:
+        kw = dict(base=FAST, seeds=(0,), data=DATA, results=results, client=client,
+                  progress=False, retries=0)
+        with pytest.warns(RuntimeWarning, match="failed: RuntimeError: boom"), \
+                pytest.raises(sw.SweepError, match=r"1 of 3 runs failed .* \{gamma=2.0\} "
+                                                   r"seed 0: RuntimeError: boom") as info:
+            sw.sweep({"gamma": [0.5, 1, 2]}, **kw)
+        assert len(info.value.records) == 2 and len(info.value.failures) == 1
+        assert len(_lines(results)) == 2
+        monkeypatch.setattr(sw.SparseDream, "fit", real_fit)
+        recs = sw.sweep({"gamma": [0.5, 1, 2]}, **kw)
+        assert len(recs) == 3 and len(_lines(results)) == 3
+        assert json.loads(_lines(results)[-1])["setting"] == {"gamma": 2.0}
+        assert client.status == "running"
