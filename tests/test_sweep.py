@@ -133,7 +133,7 @@ def no_cluster(monkeypatch):
         calls.append(args)
         raise AssertionError("a cluster was started")
 
-    monkeypatch.setattr(sw, "_start_client", forbidden)
+    monkeypatch.setattr(sw.runner, "_start_client", forbidden)
     return calls
 
 
@@ -239,11 +239,11 @@ def test_resume_skips_recorded_runs_and_survives_truncated_line(
 
     # same sweep again: nothing to run, no cluster contacted, file untouched
     real_start = sw._start_client
-    monkeypatch.setattr(sw, "_start_client", lambda *a, **k: pytest.fail("cluster used"))
+    monkeypatch.setattr(sw.runner, "_start_client", lambda *a, **k: pytest.fail("cluster used"))
     again = sw.sweep({"xi": [0.01, 0.03], "gamma": [0.5, 2.0]}, **kw)  # order/int-float
     assert results.read_bytes() == content
     assert sorted(r["run_id"] for r in again) == sorted(r["run_id"] for r in first)
-    monkeypatch.setattr(sw, "_start_client", real_start)
+    monkeypatch.setattr(sw.runner, "_start_client", real_start)
 
     # a crash cut the last record short: it is ignored with a warning and rerun
     lines = content.decode().splitlines(keepends=True)

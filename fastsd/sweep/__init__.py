@@ -1,0 +1,72 @@
+"""Hyper-parameter sweeps of SparseDream on a Dask cluster, recorded run by run.
+
+A sweep is a set of *settings* (a grid, whose cartesian product is taken, or an
+explicit list) times a list of *seeds*. Every (setting, seed) pair is one *run*: a Dask
+task that trains ``SparseDream(**base, **setting, random_state=seed)``, times the fit,
+evaluates it (cosine and network-response WTA, optionally the linear probe) and returns
+a JSON-able record. The client appends each record to a JSON Lines file as soon as it
+arrives, so an interrupted sweep (crash, Ctrl-C, lost cluster) resumes where it
+stopped: running the same sweep again skips every run already in the file.
+
+>>> from fastsd.sweep import sweep, summarize, format_summary
+>>> records = sweep({"gamma": [0.5, 1, 2]}, base={"samples_per_epoch": 6000},
+...                 seeds=(0, 1, 2), results="runs/gamma.jsonl")      # doctest: +SKIP
+>>> print(format_summary(summarize("runs/gamma.jsonl")))               # doctest: +SKIP
+
+Where runs execute
+------------------
+* default: a ``LocalCluster`` with ``n_workers`` (default ``os.cpu_count()``) worker
+  processes of one thread each, started for the sweep and closed after it;
+* ``scheduler="tcp://host:port"`` (or a scheduler JSON file): an existing cluster;
+* ``client=``: a ``distributed.Client`` you made (it is left open).
+
+A script that starts the local cluster must guard its top level with
+``if __name__ == "__main__":``: worker processes are spawned and import the main module
+(the ``fastsd sweep`` command needs nothing).
+
+Each task limits Numba and BLAS to one thread, so one task uses one core; worker
+processes of the local cluster get ``NUMBA_NUM_THREADS=1`` and ``OMP_NUM_THREADS=1``.
+The data is sent to every worker once (``scatter(..., broadcast=True)``). If a worker
+dies, Dask reruns its tasks elsewhere; a run is still recorded exactly once.
+
+Run identity
+------------
+A run is keyed by the canonical JSON of all model parameters (defaults filled in and
+normalised, e.g. ``gamma=1`` and ``gamma=1.0`` are the same), the fit arguments
+(``epochs``, ``samples_per_epoch`` with ``None`` resolved to the training-set size) and
+the seed. A results file belongs to one data set: resuming with different data is an
+error (use another results file).
+
+Modules
+-------
+``config`` (parameter names, settings, seeds, TOML configs), ``records`` (run keys,
+the results file), ``data`` (the data and its fingerprint), ``task`` (one run: the
+Dask task, :func:`run_one`), ``runner`` (:func:`sweep` on a Dask client) and
+``summary`` (:func:`summarize`, :func:`format_summary`, :func:`plot_sweep`); everything
+public is imported here.
+
+Records
+-------
+One JSON object per line::
+
+    run_id, status ("ok" or "diverged"), error, setting (the swept values), params (all
+    model parameters except random_state), seed, epochs, samples_per_epoch, samples
+    (samples trained in total), accuracy {"cosine", "response"[, "probe"]} as fractions
+    in [0, 1] (None when diverged), seconds (fit), eval_seconds, warnings,
+    numba_threads (in use), numba_pool_threads, data {name, n_train, n_test,
+    n_features, hash}, fastsd_version,
+    host, worker, pid, timestamp (UTC, ISO 8601)
+"""
+from __future__ import annotations
+
+from ..sparsedream import SparseDream, TrainingDiverged  # noqa: F401 - test seams
+from .config import (CONFIG_SWEEP_KEYS, CONFIG_TABLES, expand,  # noqa: F401
+                     load_config, sweepable_params)
+from .records import _plan, append_record, read_results, run_key  # noqa: F401
+from .runner import WORKER_ENV, SweepError, _start_client, sweep  # noqa: F401
+from .summary import TIME_METRICS, format_summary, plot_sweep, summarize  # noqa: F401
+from .task import SCORES, run_one  # noqa: F401
+
+__all__ = ["sweep", "summarize", "format_summary", "plot_sweep", "read_results",
+           "append_record", "load_config", "expand", "run_key", "sweepable_params",
+           "SweepError", "WORKER_ENV", "SCORES"]

@@ -1,0 +1,305 @@
+"""What a sweep runs: parameter names, settings (grid or list), seeds, TOML configs.
+
+Everything here is validated before any data is loaded or cluster started, so a bad
+sweep fails at once with a message naming the problem.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import itertools
+import json
+import numbers
+import os
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_number
+from ..sparsedream import SparseDream
+
+#: Keys of a config file's ``[sweep]`` table and the ``sweep()`` argument each sets.
+CONFIG_SWEEP_KEYS = {"seeds": "seeds", "results": "results", "scheduler": "scheduler",
+                     "workers": "n_workers", "probe": "probe", "data": "data",
+                     "retries": "retries"}
+CONFIG_TABLES = ("sweep", "base", "grid", "settings")
+
+#: Type of each ``[sweep]`` key's value.
+_CONFIG_SWEEP_TYPES = {"results": str, "scheduler": str, "data": str, "probe": bool,
+                       "seeds": list, "workers": int, "retries": int}
+
+
+# --------------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def _prefixed(where: str) -> Iterator[None]:
+    """Re-raise a ``TypeError`` or ``ValueError`` with ``"{where}: "`` before its message."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def _is_list(value, types=(Sequence, np.ndarray)) -> bool:
+    """Whether ``value`` is a list of values: one of ``types``, not a str or mapping."""
+    return isinstance(value, types) and not isinstance(value, (str, bytes, Mapping))
+
+
+def _canonical(obj) -> str:
+    """Canonical (sorted, compact, strict) JSON of ``obj``: equal values, equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _describe(setting: Mapping) -> str:
+    """``{name=value, ...}`` of a setting, for messages."""
+    return "{" + ", ".join(f"{k}={v!r}" for k, v in setting.items()) + "}"
+
+
+# --------------------------------------------------------------------------- parameters
+def _model_param_names() -> list[str]:
+    return [p for p in SparseDream._param_names() if p != "random_state"]
+
+
+def _fit_defaults() -> dict[str, Any]:
+    """Keyword-only arguments of ``SparseDream.fit`` (except ``progress``) and defaults.
+
+    Read from the signature, so fit arguments added later (``batch_size``) become
+    sweepable without changing this module.
+    """
+    sig = inspect.signature(SparseDream.fit)
+    return {name: p.default for name, p in sig.parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "progress"}
+
+
+def sweepable_params() -> list[str]:
+    """Names a grid, a setting or ``base`` may hold: model parameters and fit arguments."""
+    return _model_param_names() + list(_fit_defaults())
+
+
+def _normalize(values: Mapping[str, Any], where: str) -> tuple[dict, dict]:
+    """Validate one merged setting; return (all model params, fit args), normalised.
+
+    Every parameter is checked by constructing the model and calling its
+    ``_check_params()``; numbers come back as ``float``/``int`` and the dtype as its
+    name, so equal settings have equal keys.
+    """
+    model_names = set(_model_param_names())
+    model_part = {k: v for k, v in values.items() if k in model_names}
+    with _prefixed(where):
+        model = SparseDream(**model_part)
+        checked = model._check_params()
+    params = model.get_params()
+    params.pop("random_state", None)
+    for name, value in checked.items():
+        params[name] = value.name if isinstance(value, np.dtype) else value
+    fit_args = {}
+    for name, default in _fit_defaults().items():
+        value = values.get(name, default)
+        with _prefixed(where):
+            if name == "epochs":
+                value = check_number("epochs", value, low=1, integer=True)
+            elif name == "samples_per_epoch" and value is not None:
+                value = check_number("samples_per_epoch", value, low=1, integer=True)
+            elif isinstance(value, np.generic):
+                value = value.item()
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise TypeError(f"{where}: {name} must be a number, got {value!r}")
+        fit_args[name] = value
+    return params, fit_args
+
+
+def _check_names(mapping: Mapping, where: str) -> None:
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{where} must be a table (dict) of parameter names, got "
+                        f"{type(mapping).__name__}")
+    valid = sweepable_params()
+    for name in mapping:
+        if name == "random_state":
+            raise ValueError(f"{where}: random_state is set by the sweep's seeds; list "
+                             "them in seeds instead")
+        if name not in valid:
+            raise ValueError(f"{where}: unknown parameter {name!r}; valid parameters: "
+                             f"{', '.join(valid)}")
+
+
+# ----------------------------------------------------------------------------- settings
+def expand(grid: Mapping[str, Sequence] | None = None, *,
+           settings: Sequence[Mapping] | None = None, base: Mapping | None = None,
+           epochs: int | None = None, samples_per_epoch: int | None = None) -> list[dict]:
+    """Validated settings of a sweep, before seeds.
+
+    Parameters
+    ----------
+    grid : dict name -> list of values, optional
+        The cartesian product of the lists is taken (in the order given).
+    settings : list of dict, optional
+        Explicit settings instead of a grid; each overrides ``base``.
+    base : dict, optional
+        Fixed parameters of every run (a name may not be both in ``base`` and ``grid``).
+    epochs, samples_per_epoch : int, optional
+        Fixed fit arguments, same as putting them in ``base``.
+
+    Returns
+    -------
+    list of dict
+        One dict per setting with keys ``setting`` (the swept values, normalised),
+        ``params`` (all model parameters) and ``fit`` (fit arguments).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the problem: unknown parameter (with the valid ones), empty grid or
+        value list, a value the model rejects, duplicate settings, grid and settings
+        both given.
+    """
+    base = {} if base is None else base
+    _check_names(base, "base")
+    base = dict(base)
+    for name, value in (("epochs", epochs), ("samples_per_epoch", samples_per_epoch)):
+        if value is not None:
+            if name in base:
+                raise ValueError(f"{name} is given both as an argument and in base")
+            base[name] = value
+    if grid is not None and settings is not None:
+        raise ValueError("give either a grid or a list of settings, not both")
+    if grid is None and settings is None:
+        raise ValueError("nothing to sweep: give a grid (name -> list of values) or a "
+                         "list of settings (use settings=[{}] to repeat base over seeds)")
+    if grid is not None:
+        swept = _grid_settings(grid, base)
+    else:
+        if not _is_list(settings, Sequence):
+            raise TypeError(f"settings must be a list of dicts, got {type(settings).__name__}")
+        if len(settings) == 0:
+            raise ValueError("the list of settings is empty")
+        swept = []
+        for i, setting in enumerate(settings):
+            _check_names(setting, f"settings[{i}]")
+            swept.append(dict(setting))
+    out, seen = [], {}
+    for i, setting in enumerate(swept):
+        where = (f"setting {_describe(setting)}" if grid is not None
+                 else f"settings[{i}] {_describe(setting)}")
+        params, fit = _normalize({**base, **setting}, where)
+        normal = {**params, **fit}
+        entry = {"setting": {k: normal[k] for k in setting}, "params": params, "fit": fit}
+        ident = _canonical({"params": params, "fit": fit})
+        if ident in seen:
+            raise ValueError(f"{where} duplicates {seen[ident]} (same parameters after "
+                             "normalisation)")
+        seen[ident] = where
+        out.append(entry)
+    return out
+
+
+def _grid_settings(grid: Mapping[str, Sequence], base: Mapping) -> list[dict]:
+    """The cartesian product of a grid's value lists, checked against ``base``."""
+    _check_names(grid, "grid")
+    if not grid:
+        raise ValueError("the grid is empty: give at least one parameter with a list "
+                         "of values")
+    lists = {}
+    for name, values in grid.items():
+        if name in base:
+            raise ValueError(f"{name!r} is both fixed (base) and swept (grid); "
+                             "remove it from one of them")
+        if not _is_list(values):
+            raise TypeError(f"grid: the values of {name!r} must be a list, got "
+                            f"{values!r} (put fixed values in base)")
+        if len(values) == 0:
+            raise ValueError(f"grid: the value list of {name!r} is empty")
+        lists[name] = list(values)
+    return [dict(zip(lists, combo)) for combo in itertools.product(*lists.values())]
+
+
+def _check_seeds(seeds) -> list[int]:
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if not _is_list(seeds):
+        raise TypeError(f"seeds must be a list of non-negative integers, got {seeds!r}")
+    if len(seeds) == 0:
+        raise ValueError("seeds is empty: give at least one seed")
+    out = [check_number("seed", s, low=0, integer=True) for s in seeds]
+    if len(set(out)) != len(out):
+        raise ValueError(f"seeds has duplicates: {out}")
+    return out
+
+
+# ----------------------------------------------------------------------------- config
+def load_config(path: str | os.PathLike) -> dict:
+    """Read and validate a sweep config (TOML); returns keyword arguments of ``sweep``.
+
+    Tables: ``[sweep]`` (seeds, results, scheduler, workers, probe, data, retries),
+    ``[base]`` (fixed parameters), and either ``[grid]`` (name = list of values) or an
+    array ``[[settings]]``. Relative paths are taken from the current directory.
+    Everything is validated here (names, types, every setting's values), so a bad
+    config fails before any cluster starts.
+
+    Parameters
+    ----------
+    path : path
+        The TOML file.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :func:`fastsd.sweep.sweep` (``base`` and ``grid`` or
+        ``settings``, plus those the ``[sweep]`` table sets).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Prefixed with ``path``: invalid TOML, an unknown table or key, a value of the
+        wrong type, or anything :func:`expand` rejects.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    unknown = [k for k in doc if k not in CONFIG_TABLES]
+    if unknown:
+        raise ValueError(f"{path}: unknown table or key {unknown[0]!r}; expected "
+                         f"[sweep], [base], [grid] or [[settings]]")
+    head = doc.get("sweep", {})
+    if not isinstance(head, dict):
+        raise TypeError(f"{path}: 'sweep' must be a table [sweep]")
+    kwargs: dict[str, Any] = {}
+    for key, value in head.items():
+        if key not in CONFIG_SWEEP_KEYS:
+            hint = (" (model parameters go in [base] or [grid])"
+                    if key in sweepable_params() else "")
+            raise ValueError(f"{path}: unknown key {key!r} in [sweep]{hint}; valid keys: "
+                             f"{', '.join(CONFIG_SWEEP_KEYS)}")
+        want = _CONFIG_SWEEP_TYPES[key]
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise TypeError(f"{path}: [sweep] {key} must be {want.__name__}, got "
+                            f"{value!r}")
+        kwargs[CONFIG_SWEEP_KEYS[key]] = value
+    base = doc.get("base", {})
+    if not isinstance(base, dict):
+        raise TypeError(f"{path}: 'base' must be a table [base]")
+    kwargs["base"] = base
+    if "grid" in doc:
+        if not isinstance(doc["grid"], dict):
+            raise TypeError(f"{path}: 'grid' must be a table [grid] of name = [values]")
+        kwargs["grid"] = doc["grid"]
+    if "settings" in doc:
+        s = doc["settings"]
+        if not isinstance(s, list) or not all(isinstance(t, dict) for t in s):
+            raise TypeError(f"{path}: 'settings' must be an array of tables [[settings]]")
+        kwargs["settings"] = s
+    if "grid" not in kwargs and "settings" not in kwargs:
+        raise ValueError(f"{path}: nothing to sweep: add a [grid] table or [[settings]]")
+    with _prefixed(str(path)):
+        expand(kwargs.get("grid"), settings=kwargs.get("settings"), base=base)
+        if "seeds" in kwargs:
+            _check_seeds(kwargs["seeds"])
+        for key in ("n_workers", "retries"):
+            if key in kwargs:
+                check_number(f"[sweep] {key}", kwargs[key], low=1 if key == "n_workers"
+                             else 0, integer=True)
+    return kwargs

@@ -1,0 +1,263 @@
+"""Running a sweep on Dask: the client or cluster, the data scattered once, one task
+per pending run, and each record appended as soon as its task completes.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+
+from .._validation import check_number
+from .config import _check_seeds, _describe, expand
+from .data import _load_data
+from .records import _check_results_path, _plan, _record_key, append_record, read_results
+from .task import run_one
+
+#: Environment of the local cluster's worker processes: one task = one core.
+WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "OPENBLAS_NUM_THREADS": "1"}
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed (not diverged: raised). The others were recorded.
+
+    Attributes
+    ----------
+    records : list of dict
+        Records of the runs that completed (including earlier ones from the file).
+    failures : list of (dict, BaseException)
+        The failed runs' descriptions and exceptions; rerunning the sweep retries them.
+    """
+
+    def __init__(self, message, records, failures):
+        super().__init__(message)
+        self.records = records
+        self.failures = failures
+
+
+# ---------------------------------------------------------------------------- cluster
+def _check_execution(client, scheduler, n_workers, retries, connect_timeout):
+    if client is not None and scheduler is not None:
+        raise ValueError("give either client or scheduler, not both")
+    if scheduler is not None:
+        if not isinstance(scheduler, (str, os.PathLike)) or not os.fspath(scheduler):
+            raise TypeError(f"scheduler must be an address like 'tcp://host:8786' or a "
+                            f"scheduler file, got {scheduler!r}")
+        scheduler = os.fspath(scheduler)
+        if scheduler.endswith(".json") and not os.path.isfile(scheduler):
+            raise FileNotFoundError(f"scheduler file not found: {scheduler}")
+    if n_workers is not None:
+        check_number("n_workers", n_workers, low=1, integer=True)
+        if client is not None or scheduler is not None:
+            warnings.warn("n_workers only sizes the local cluster; ignored with an "
+                          "existing client or scheduler", UserWarning, stacklevel=3)
+    check_number("retries", retries, low=0, integer=True)
+    check_number("connect_timeout", connect_timeout, low=0, low_open=True)
+    return scheduler
+
+
+def _start_client(stack: contextlib.ExitStack, client, scheduler, n_workers,
+                  timeout: float):
+    """The Client to run on; what we start is closed by ``stack``."""
+    if client is not None:
+        return client
+    from distributed import Client
+    if scheduler is not None:
+        kwargs = ({"scheduler_file": os.fspath(scheduler)} if os.path.isfile(scheduler)
+                  else {"address": scheduler})
+        try:
+            c = Client(**kwargs, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} within "
+                                  f"{timeout:g} s ({type(exc).__name__}: {exc})") from None
+        stack.callback(c.close)
+        return c
+    import logging
+
+    import dask
+    from distributed import LocalCluster
+
+    # Worker processes import numpy and numba while unpickling (before a Nanny's
+    # ``env`` is applied), so the thread counts must be in the environment they are
+    # spawned with. Dask's nannies (which run in this process) set ``pre-spawn-environ``
+    # in os.environ here too: put our values back once the cluster is closed.
+    saved = {k: os.environ.get(k) for k in WORKER_ENV}
+    stack.callback(_restore_env, saved)
+    spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENV}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
+        cluster = LocalCluster(
+            n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1,
+            processes=True, env=WORKER_ENV, silence_logs=logging.ERROR,
+            dashboard_address=":0")  # any free port: 8787 may be another cluster's
+    stack.callback(cluster.close)
+    c = Client(cluster, set_as_default=False)
+    stack.callback(c.close)
+    return c
+
+
+def _restore_env(saved: Mapping[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+# ------------------------------------------------------------------------------ sweep
+def sweep(grid: Mapping[str, Sequence] | None = None, *,
+          settings: Sequence[Mapping] | None = None, seeds: Sequence[int] = (0, 1, 2),
+          base: Mapping | None = None, epochs: int | None = None,
+          samples_per_epoch: int | None = None,
+          results: str | os.PathLike = "sweep.jsonl", client=None,
+          scheduler: str | None = None, n_workers: int | None = None,
+          probe: bool = False, data=None, progress: bool = True, retries: int = 1,
+          connect_timeout: float = 5.0) -> list[dict]:
+    """Run every (setting, seed) not yet in ``results`` on Dask; return all records.
+
+    Parameters
+    ----------
+    grid : dict name -> list of values, optional
+        Swept parameters; their cartesian product gives the settings.
+    settings : list of dict, optional
+        Explicit settings instead of ``grid`` (each overrides ``base``).
+    seeds : sequence of int, default (0, 1, 2)
+        ``random_state`` of the runs of each setting.
+    base : dict, optional
+        Fixed model parameters and fit arguments of every run.
+    epochs, samples_per_epoch : int, optional
+        Fixed fit arguments (default 1 epoch of all training samples); they, and any
+        other ``SparseDream.fit`` argument, may also be swept or put in ``base``.
+    results : path, default "sweep.jsonl"
+        JSON Lines file: every finished run is appended at once; runs already in it
+        are skipped (resume). Created on the first record.
+    client : distributed.Client, optional
+        Run on this client (left open).
+    scheduler : str, optional
+        Address (``tcp://host:port``) or scheduler JSON file of a running cluster.
+    n_workers : int, optional
+        Worker processes of the default ``LocalCluster`` (default ``os.cpu_count()``).
+    probe : bool, default False
+        Also evaluate ``fastsd.probe.linear_probe``.
+    data : None, path, Dataset, dict or tuple, optional
+        ``(x_train, y_train, x_test, y_test)``; default MNIST (``load_mnist(data)`` for a
+        path).
+    progress : bool, default True
+        Progress bar and a one-line plan on stderr.
+    retries : int, default 1
+        Dask reruns of a task that raised (tasks of a dead worker are rerun anyway).
+    connect_timeout : float, default 5
+        Seconds to wait for ``scheduler``.
+
+    Returns
+    -------
+    list of dict
+        The records of all runs of this sweep (earlier ones read from ``results``), in
+        plan order (settings, then seeds).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad settings, seeds or data: before any cluster is started or file written.
+    ConnectionError
+        ``scheduler`` not reachable within ``connect_timeout``.
+    SweepError
+        Some runs raised (other than diverging); all others are recorded.
+    """
+    specs = expand(grid, settings=settings, base=base, epochs=epochs,
+                   samples_per_epoch=samples_per_epoch)
+    seeds = _check_seeds(seeds)
+    results = _check_results_path(results)
+    scheduler = _check_execution(client, scheduler, n_workers, retries, connect_timeout)
+    if not isinstance(probe, bool):
+        raise TypeError(f"probe must be True or False, got {probe!r}")
+    if probe:
+        import fastsd.probe  # noqa: F401 - fail now, not on every worker
+    arrays, info = _load_data(data)
+    runs = _plan(specs, seeds, info["n_train"])
+
+    done = {}
+    for rec in read_results(results, missing_ok=True):
+        done[_record_key(rec)] = rec
+    clash = [r for r in runs if r.key in done
+             and done[r.key].get("data", {}).get("hash") not in (None, info["hash"])]
+    if clash:
+        raise ValueError(f"{results} holds runs of this sweep made on different data "
+                         f"({done[clash[0].key]['data']} vs now {info}); use another "
+                         "results file")
+    pending = [r for r in runs if r.key not in done]
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (
+        lambda msg: None)
+    say(f"sweep: {len(runs)} runs ({len(specs)} settings x {len(seeds)} seeds), "
+        f"{len(runs) - len(pending)} already in {results}, {len(pending)} to run")
+    failures = []
+    if pending:
+        failures = _execute(pending, arrays, info, results, done, client, scheduler,
+                            n_workers, probe, progress, retries, connect_timeout, say)
+    out = [done[r.key] for r in runs if r.key in done]
+    if failures:
+        spec, exc = failures[0]
+        raise SweepError(f"{len(failures)} of {len(pending)} runs failed (not recorded; "
+                         f"run the sweep again to retry them); first: "
+                         f"{_describe(spec['setting'])} seed {spec['seed']}: "
+                         f"{type(exc).__name__}: {exc}", out, failures)
+    return out
+
+
+def _execute(pending, arrays, info, results, done, client, scheduler, n_workers, probe,
+             progress, retries, connect_timeout, say) -> list:
+    """Submit ``pending`` runs, record each as it completes; returns the failures."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    failures = []
+    with contextlib.ExitStack() as stack:
+        c = _start_client(stack, client, scheduler, n_workers, connect_timeout)
+        n = len(c.scheduler_info(n_workers=-1).get("workers", {}))
+        link = (getattr(c, "dashboard_link", None)
+                if importlib.util.find_spec("bokeh") else None)
+        say(f"sweep: on {c.scheduler.address} with {n} worker(s)"
+            + (f", dashboard {link}" if link and n else ""))
+        if n == 0:
+            warnings.warn("the scheduler has no workers yet; the sweep waits for them",
+                          RuntimeWarning, stacklevel=3)
+        data_futures = c.scatter(list(arrays), broadcast=True)
+        by_key = {}
+        futures = []
+        for run in pending:
+            key = f"fastsd-run-{run.run_id}-{info['hash'][:8]}"
+            fut = c.submit(run_one, run.spec(), *data_futures, probe, key=key,
+                           retries=retries, pure=False)
+            by_key[fut.key] = run
+            futures.append(fut)
+        bar = stack.enter_context(tqdm(total=len(pending), unit="run", desc="sweep",
+                                       disable=not progress, smoothing=0))
+        try:
+            for fut in as_completed(futures, loop=c.loop):
+                run = by_key[fut.key]
+                try:
+                    rec = fut.result()
+                except Exception as exc:  # noqa: BLE001 - reported, others continue
+                    failures.append((run.spec(), exc))
+                    warnings.warn(f"run {_describe(run.setting)} seed {run.seed} failed: "
+                                  f"{type(exc).__name__}: {exc}", RuntimeWarning,
+                                  stacklevel=3)
+                    continue
+                finally:
+                    fut.release()
+                if run.key in done:  # exactly once, whatever Dask did
+                    continue
+                rec["run_id"] = run.run_id
+                rec["data"] = info
+                append_record(results, rec)
+                done[run.key] = rec
+                bar.update(1)
+                acc = rec["accuracy"].get("cosine")
+                bar.set_postfix_str("diverged" if acc is None else f"cosine {100 * acc:.1f}%")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                c.cancel(futures)
+            raise
+    return failures
