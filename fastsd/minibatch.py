@@ -7,7 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels.common import all_finite
-from .kernels.minibatch import batch_relative_error, batch_responses, positive_update
+from .kernels.minibatch import (
+    batch_drive, batch_relative_error, batch_responses, positive_update,
+)
+from .kernels.sparsedream import BETA, GAMMA, PREC, SP, XI
 
 
 class MiniBatchPass:
@@ -15,11 +18,11 @@ class MiniBatchPass:
 
     def __init__(self, n_neurons: int, n_features: int, batch_size: int, dtype):
         self.batch_size = batch_size
-        self.Xb = np.empty((batch_size, n_features), dtype)
+        self.WT = np.empty((n_features, n_neurons), dtype)
         self.A = np.empty((batch_size, n_neurons), dtype)
         self.O = np.empty((batch_size, n_neurons), dtype)
         self.R = np.empty((batch_size, n_features), dtype)
-        self.S = np.empty((n_neurons, n_features), dtype)
+        self.ST = np.empty((n_features, n_neurons), dtype)
         self.p = np.empty(n_neurons, dtype)
 
     def run(self, X, order, start, stop, W, t, L, hp, prune_every) -> int:
@@ -30,22 +33,24 @@ class MiniBatchPass:
         the batches to line up across calls. Returns -1, or the first position of a
         batch after which the state was no longer finite.
         """
-        from .kernels.sparsedream import BETA, GAMMA, PREC, SP, XI
-
         xi, sp, gamma, beta, prec = hp[XI], hp[SP], hp[GAMMA], hp[BETA], hp[PREC]
+        WT = self.WT
+        WT[...] = W.T
+        status = -1
         for lo in range(start, stop, self.batch_size):
             hi = min(lo + self.batch_size, stop)
-            b = hi - lo
-            Xb, A, O, R = self.Xb[:b], self.A[:b], self.O[:b], self.R[:b]
-            np.take(X, order[lo:hi], axis=0, out=Xb)
-            np.matmul(Xb, W.T, out=A)
+            rows = order[lo:hi]
+            A, O, R = self.A[:hi - lo], self.O[:hi - lo], self.R[:hi - lo]
+            batch_drive(X, rows, WT, A)
             batch_responses(A, t, L, sp, gamma, beta, self.p, O)
-            np.matmul(O, W, out=R)
-            batch_relative_error(Xb, R, prec)
-            np.matmul(O.T, R, out=self.S)
-            prune = (-lo) % prune_every < b  # some k in [lo, hi) is a multiple
-            positive_update(W, self.S, xi, prec, prune)
-            if prune or hi == stop:
-                if not (all_finite(W) and all_finite(t) and all_finite(L)):
-                    return lo
-        return -1
+            np.matmul(O, WT.T, out=R)
+            batch_relative_error(X, rows, R, prec)
+            np.matmul(R.T, O, out=self.ST)
+            prune = (-lo) % prune_every < hi - lo  # some k in [lo, hi) is a multiple
+            positive_update(WT, self.ST, xi, prec, prune)
+            if (prune or hi == stop) and not (
+                    all_finite(WT) and all_finite(t) and all_finite(L)):
+                status = lo
+                break
+        W[...] = WT.T
+        return status

@@ -60,6 +60,53 @@ def forward(a, t, L, p, o):
 
 
 @njit(**JIT)
+def respond(a, t, L, p, o, o_prev, beta, sp2, pending, use_L):
+    """Steps 2–3 for one sample, first finishing the previous sample's step 5.
+
+    If ``pending``, row ``i`` of ``L`` gets the previous sample's inhibition update
+    ``beta (o_prev[i] o_prev - sp²)`` (diagonal kept at zero) right before it enters
+    this sample's ``L p``: the same arithmetic as updating ``L`` after the previous
+    sample, but ``L`` is read once per sample instead of twice. If not ``use_L``
+    (``L`` is zero and ``beta`` is zero), ``o = sigmoid(a - t)`` exactly, and ``p`` and
+    ``L p`` are skipped.
+    """
+    n = a.shape[0]
+    one = a.dtype.type(1)
+    if not use_L:
+        for i in range(n):
+            o[i] = sigmoid(a[i] - t[i], one)
+        return
+    for i in range(n):
+        p[i] = sigmoid(a[i] - t[i], one)
+    for i in range(n):
+        if pending:
+            oi = o_prev[i]
+            for j in range(n):
+                L[i, j] += beta * (oi * o_prev[j] - sp2)
+            L[i, i] = 0
+        lp = a.dtype.type(0)
+        for j in range(n):
+            lp += L[i, j] * p[j]
+        o[i] = sigmoid(a[i] - lp - t[i], one)
+
+
+@njit(**JIT)
+def needs_inhibition(L, beta):
+    """False when ``L`` is all zero and ``beta`` is zero: ``L`` then stays zero."""
+    return beta != 0 or not all_zero(L)
+
+
+@njit(**JIT)
+def all_zero(x):
+    """True if every element of the contiguous array ``x`` is 0."""
+    flat = x.reshape(-1)
+    for k in range(flat.shape[0]):
+        if flat[k] != 0:
+            return False
+    return True
+
+
+@njit(**JIT)
 def flush_tiny(o):
     """Set responses below ``sqrt(smallest normal)`` (1e-19 in float32) to zero.
 

@@ -1,11 +1,13 @@
 """Mini-batch SparseDream: the per-sample parts of a batch, and the batched update.
 
-Within a batch ``W`` is held fixed, so the heavy products are matrix products done by
-BLAS in the driver (``fastsd.minibatch``): ``A = X_b Wᵀ``, ``R = O W`` and
-``S = Oᵀ G``. What stays per sample, in ``batch_responses``, is the cheap and
+Within a batch ``W`` is held fixed, so the heavy products are matrix products: the
+drive ``A = X_b Wᵀ`` (here, over the non-zero pixels only), and ``R = O W`` and
+``S = Oᵀ G`` done by BLAS in the driver (``fastsd.minibatch``). The kernels work on
+the transposed weights ``Wᵀ`` (m, N), so that one pixel's weights to all neurons are
+contiguous. What stays per sample, in ``batch_responses``, is the cheap and
 order-dependent part: the forward pass with the current thresholds and inhibition, and
-the homeostatic threshold and inhibition updates, so homeostasis still acts sample by
-sample exactly as in the per-sample rule.
+the threshold and inhibition updates, so homeostasis still acts sample by sample
+exactly as in the per-sample rule.
 
 The weight update is multiplicative, ``w ← w·f(ξ s)`` with ``s = Σ_b o_b g_b`` summed
 over the batch, and ``f(x) = 1 + x`` for ``x >= 0`` but ``1 / (1 - x)`` for ``x < 0``.
@@ -16,43 +18,68 @@ the research notebook's mini-batch attempt).
 """
 from __future__ import annotations
 
-from numba import njit
+from numba import njit, prange
 
-from .common import JIT, flush_tiny, forward, update_inhibition, update_thresholds
+from .common import (
+    FASTMATH, JIT, flush_tiny, needs_inhibition, respond, update_inhibition, update_thresholds,
+)
+
+
+@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
+def batch_drive(X, rows, WT, A):
+    """``A[b] = W X[rows[b]]`` from the transposed weights, skipping zero pixels."""
+    m, N = WT.shape
+    for b in prange(rows.shape[0]):
+        x = X[rows[b]]
+        acc = A[b]
+        acc[:] = 0
+        for j in range(m):
+            xj = x[j]
+            if xj != 0:
+                for i in range(N):
+                    acc[i] += xj * WT[j, i]
 
 
 @njit(**JIT)
 def batch_responses(A, t, L, sp, gamma, beta, p, O):
-    """Steps 2–3, 5 and 7 for each row of the batch drive ``A = X_b Wᵀ``, in order.
+    """Steps 2–3, 5 and 7 for each row of the batch drive ``A``, in order.
 
-    Writes the responses into ``O`` (B, N); updates ``t`` and ``L`` in place.
+    Writes the responses into ``O`` (B, N), with responses below 1e-19 (float32) set
+    to zero (see ``flush_tiny``); updates ``t`` and ``L`` in place.
     """
     sp2 = sp * sp
-    for b in range(A.shape[0]):
-        forward(A[b], t, L, p, O[b])
+    use_L = needs_inhibition(L, beta)
+    B = A.shape[0]
+    for b in range(B):
+        respond(A[b], t, L, p, O[b], O[b - 1], beta, sp2, b > 0, use_L)
         flush_tiny(O[b])
-        update_inhibition(L, O[b], beta, sp2)
         update_thresholds(t, O[b], gamma, sp)
+    if use_L:
+        update_inhibition(L, O[B - 1], beta, sp2)
 
 
 @njit(**JIT)
-def batch_relative_error(Xb, R, prec):
-    """``R ← (X_b - R) / max(R, prec)`` in place (the per-sample ``g`` of every row)."""
+def batch_relative_error(X, rows, R, prec):
+    """``R[b] ← (X[rows[b]] - R[b]) / max(R[b], prec)`` in place (``g`` of every sample)."""
     B, m = R.shape
     for b in range(B):
+        x = X[rows[b]]
         for j in range(m):
             r = R[b, j]
-            R[b, j] = (Xb[b, j] - r) / max(r, prec)
+            R[b, j] = (x[j] - r) / max(r, prec)
 
 
 @njit(**JIT)
 def positive_update(W, S, xi, prec, prune):
-    """``W ← W·f(ξ S)`` (see module docstring); then ``W[W <= prec] = 0`` if ``prune``."""
-    N, m = W.shape
+    """``W ← W·f(ξ S)`` elementwise (see module docstring); ``W[W <= prec] = 0`` if ``prune``.
+
+    Works for ``W`` in either layout, as long as ``S`` has the same one.
+    """
+    n_rows, n_cols = W.shape
     one = W.dtype.type(1)
     zero = W.dtype.type(0)
-    for i in range(N):
-        for j in range(m):
+    for i in range(n_rows):
+        for j in range(n_cols):
             x = xi * S[i, j]
             w = W[i, j]
             w = w * (one + x) if x >= 0 else w / (one - x)

@@ -12,8 +12,8 @@ import numpy as np
 from numba import njit, prange
 
 from .common import (
-    FASTMATH, JIT, all_finite, forward, matvec, reconstruct, relative_error,
-    update_inhibition, update_thresholds,
+    FASTMATH, JIT, all_finite, forward, matvec, needs_inhibition, reconstruct,
+    relative_error, respond, update_inhibition, update_thresholds,
 )
 
 #: Positions of the hyper-parameters in the ``hp`` array passed to the kernels. They are
@@ -90,21 +90,25 @@ def sparsedream_pass(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r
         return -1
     xi, sp, gamma, beta, prec = hp[XI], hp[SP], hp[GAMMA], hp[BETA], hp[PREC]
     sp2 = sp * sp
+    use_L = needs_inhibition(L, beta)
+    o_prev = np.empty_like(o)
     if start == 0:
         matvec(W, X[order[0]], a)
     for k in range(start, stop):
         v = X[order[k]]
         v_next = X[order[k + 1]] if k + 1 < n else v
-        forward(a, t, L, p, o)
+        respond(a, t, L, p, o, o_prev, beta, sp2, k > start, use_L)
         reconstruct(W, o, r)
         relative_error(v, r, prec, g)
-        update_inhibition(L, o, beta, sp2)
         _update_weights(W, o, g, xi, v_next, a)
         update_thresholds(t, o, gamma, sp)
+        o, o_prev = o_prev, o  # step 5 of this sample happens inside the next respond
         prune = k % prune_every == 0
         if prune:
             _prune(W, prec, v_next, a)
         if prune or k == stop - 1:
+            if k == stop - 1 and use_L:
+                update_inhibition(L, o_prev, beta, sp2)
             if not (all_finite(W) and all_finite(t) and all_finite(L)):
                 return k
     return -1
