@@ -24,6 +24,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, defaults: dict) -> None
     group.add_argument("--prune-every", type=int, default=defaults.get("prune_every", 100),
                        help="prune weights <= prec every this many samples (default "
                             "%(default)s)")
+    group.add_argument("--batch-size", type=int, default=None,
+                       help="samples per mini-batch (SparseDream: default "
+                            f"{defaults.get('batch_size', 1)}, 1 = the exact per-sample "
+                            "rule; Krotov-Hopfield: default 100)")
+    group.add_argument("--anneal", action=argparse.BooleanOptionalAction,
+                       default=defaults.get("anneal", False),
+                       help="SparseDream: lower xi linearly to 0 over the epochs")
     group.add_argument("--dtype", choices=["float64", "float32"],
                        default=defaults.get("dtype", "float64"),
                        help="state dtype (default %(default)s; float32 is ~2x faster)")
@@ -35,8 +42,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, defaults: dict) -> None
 def model_params(args: argparse.Namespace) -> dict:
     """The model parameters from parsed ``add_model_arguments`` flags."""
     params = dict(n_neurons=args.n_neurons, xi=args.xi, sp=args.sp, gamma=args.gamma,
-                  beta=args.beta, prune_every=args.prune_every, dtype=args.dtype,
-                  random_state=args.seed)
+                  beta=args.beta, prune_every=args.prune_every, anneal=args.anneal,
+                  batch_size=args.batch_size if args.batch_size is not None else 1,
+                  dtype=args.dtype, random_state=args.seed)
     if args.prec is not None:
         params["prec"] = args.prec
     return params

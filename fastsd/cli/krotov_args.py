@@ -1,10 +1,10 @@
 """Flags of the Krotov & Hopfield rule, for ``fastsd train --rule kh``.
 
-``add_krotov_arguments`` adds ``--eps0``, ``--delta``, ``--p``, ``--k`` and
-``--batch-size`` (stored as ``kh_eps0`` ... so they cannot clash with other rules' flags);
-``krotov_params`` turns parsed flags into ``KrotovHopfield`` keyword arguments, taking
-``n_neurons``, ``dtype`` and ``random_state`` from the shared ``--neurons``, ``--dtype``
-and ``--seed`` flags when the parser has them.
+``add_krotov_arguments`` adds ``--eps0``, ``--delta``, ``--p`` and ``--k`` (stored as
+``kh_eps0`` ... so they cannot clash with other rules' flags); ``krotov_params`` turns
+parsed flags into ``KrotovHopfield`` keyword arguments, taking ``n_neurons``, ``dtype``,
+``random_state`` and ``batch_size`` from the shared ``--neurons``, ``--dtype``,
+``--seed`` and ``--batch-size`` flags when the parser has them.
 """
 from __future__ import annotations
 
@@ -34,9 +34,6 @@ def add_krotov_arguments(parser: argparse.ArgumentParser, defaults: dict | None 
     group.add_argument("--k", dest="kh_k", type=int, default=d["k"],
                        help="rank of the unit pushed away, 2 <= k <= neurons "
                             "(default %(default)s)")
-    group.add_argument("--batch-size", dest="kh_batch_size", type=int,
-                       default=d["batch_size"],
-                       help="samples per mini-batch (default %(default)s)")
     return group
 
 
@@ -44,9 +41,9 @@ def krotov_params(args: argparse.Namespace) -> dict:
     """``KrotovHopfield`` keyword arguments from parsed flags (unvalidated: the model's
     ``_check_params`` reports bad values by name)."""
     params = dict(eps0=args.kh_eps0, delta=args.kh_delta, p=args.kh_p, k=args.kh_k,
-                  batch_size=args.kh_batch_size)
+                  batch_size=KROTOV_DEFAULTS["batch_size"])
     for flag_dest, name in (("n_neurons", "n_neurons"), ("dtype", "dtype"),
-                            ("seed", "random_state")):
+                            ("seed", "random_state"), ("batch_size", "batch_size")):
         if getattr(args, flag_dest, None) is not None:
             params[name] = getattr(args, flag_dest)
     return params
