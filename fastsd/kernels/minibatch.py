@@ -73,16 +73,19 @@ def batch_relative_error(X, rows, R, prec):
 def positive_update(W, S, xi, prec, prune):
     """``W ← W·f(ξ S)`` elementwise (see module docstring); ``W[W <= prec] = 0`` if ``prune``.
 
-    Works for ``W`` in either layout, as long as ``S`` has the same one.
+    Works for ``W`` in either layout, as long as ``S`` has the same one. Written without
+    branches (``f(x) = (1 + max(x, 0)) / (1 - min(x, 0))``) so that it vectorises.
     """
-    n_rows, n_cols = W.shape
+    flat_w = W.reshape(-1)
+    flat_s = S.reshape(-1)
     one = W.dtype.type(1)
     zero = W.dtype.type(0)
-    for i in range(n_rows):
-        for j in range(n_cols):
-            x = xi * S[i, j]
-            w = W[i, j]
-            w = w * (one + x) if x >= 0 else w / (one - x)
-            if prune and w <= prec:
-                w = zero
-            W[i, j] = w
+    if prune:
+        for k in range(flat_w.shape[0]):
+            x = xi * flat_s[k]
+            w = flat_w[k] * (one + max(x, zero)) / (one - min(x, zero))
+            flat_w[k] = zero if w <= prec else w
+    else:
+        for k in range(flat_w.shape[0]):
+            x = xi * flat_s[k]
+            flat_w[k] = flat_w[k] * (one + max(x, zero)) / (one - min(x, zero))

@@ -59,6 +59,9 @@ One JSON object per line::
 """
 from __future__ import annotations
 
+import sys
+import types
+
 from ..sparsedream import SparseDream, TrainingDiverged  # noqa: F401 - test seams
 from .config import (CONFIG_SWEEP_KEYS, CONFIG_TABLES, expand,  # noqa: F401
                      load_config, sweepable_params)
@@ -70,3 +73,14 @@ from .task import SCORES, run_one  # noqa: F401
 __all__ = ["sweep", "summarize", "format_summary", "plot_sweep", "read_results",
            "append_record", "load_config", "expand", "run_key", "sweepable_params",
            "SweepError", "WORKER_ENV", "SCORES"]
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``fastsd.sweep(...)`` call :func:`sweep` while ``fastsd.sweep.*`` stays a
+    package (``import fastsd.sweep.runner`` and friends keep working)."""
+
+    def __call__(self, *args, **kwargs):
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
