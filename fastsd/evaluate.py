@@ -1,9 +1,24 @@
 """Winner-take-all (WTA) class assignment, the field's standard score for prototypes.
 
 Each training sample "wins" the neuron with the largest score; each neuron takes the
-label it won most often; a test sample is predicted as the class of its winner.
-A neuron that wins no training sample has no class (-1): test samples it wins count
-as errors (the notebook silently gave such neurons class 0).
+label it won most often (the smallest label on a tie); a test sample is predicted as the
+class of its winner. Three scores (SPEC.md, "WTA evaluators"):
+
+- ``"cosine"``: rows of ``W`` scaled to unit L2 norm, score ``Ŵ x`` (the notebook's
+  ``wta_classification``); an all-zero row scores 0;
+- ``"raw"``: score ``W x``;
+- ``"response"``: SparseDream's own ``o`` (steps 1–3 with the trained thresholds and
+  inhibition; the notebook's ``wta_classification_sparse``).
+
+A neuron that wins no training sample has no class (-1): test samples it wins count as
+errors, in no column of the confusion matrix (the notebook silently gave such neurons
+class 0). Ties between neurons go to the lowest index, as with ``np.argmax``.
+
+Winners are those of the float64 scores for every model dtype (see
+:mod:`fastsd.kernels.wta`), also for a float32 model, whose own float32 response would
+saturate to exactly 1.0 and tie neurons. Inputs are converted to the model's dtype
+(float64 for a plain weights array); float32 inputs are not copied to float64, since
+the kernels convert each pixel exactly as they read it.
 """
 from __future__ import annotations
 
@@ -11,17 +26,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_inputs, check_labels
+from ._validation import check_dtype, check_inputs, check_labels, check_number
+from .base import PrototypeModel
+from .kernels import wta as kernel
+
+SCORES = ("cosine", "raw", "response")
+
+__all__ = ["SCORES", "WTAResult", "wta", "wta_all", "cosine_wta", "assign_classes",
+           "summarize"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WTAResult:
     """Outcome of a WTA evaluation.
 
     Attributes
     ----------
     score : str
-        Which score picked the winners ("cosine", ...).
+        Which score picked the winners (``"cosine"``, ``"raw"`` or ``"response"``).
     accuracy : float
         Fraction of test samples predicted correctly, in [0, 1].
     neuron_classes : ndarray (n_neurons,)
@@ -31,8 +53,15 @@ class WTAResult:
     misclassified : ndarray (n_classes,)
         Wrongly predicted test samples per true class.
     confusion : ndarray (n_classes, n_classes)
-        Counts, rows = true class, columns = predicted class (an unassigned winner
-        counts as wrong but appears in no column).
+        Counts, rows = true class, columns = predicted class. A test sample won by a
+        neuron without class counts as wrong but appears in no column.
+    n_test : int
+        Number of test samples.
+    unclassified : int
+        Test samples won by a neuron without class (all counted wrong), so that
+        ``confusion.sum() + unclassified == n_test``.
+    support : ndarray (n_classes,)
+        Test samples per true class.
     """
 
     score: str
@@ -41,67 +70,332 @@ class WTAResult:
     unassigned: np.ndarray
     misclassified: np.ndarray
     confusion: np.ndarray
+    n_test: int
+    unclassified: int
+    support: np.ndarray
+
+    @property
+    def error_rates(self) -> np.ndarray:
+        """Fraction of each true class misclassified (NaN for classes with no sample)."""
+        return np.where(self.support > 0,
+                        self.misclassified / np.maximum(self.support, 1), np.nan)
 
     def __str__(self) -> str:
         return (f"{self.score} WTA accuracy {100 * self.accuracy:.2f}% "
                 f"({len(self.unassigned)} neuron(s) without class)")
 
+    def table(self) -> str:
+        """Multi-line summary: accuracy, neurons without class, errors per true class."""
+        wrong = int(self.misclassified.sum())
+        lines = [f"{self.score} WTA: accuracy {100 * self.accuracy:.2f}% "
+                 f"({self.n_test - wrong}/{self.n_test} test samples)"]
+        if len(self.unassigned):
+            ids = ", ".join(str(i) for i in self.unassigned[:20])
+            more = ", ..." if len(self.unassigned) > 20 else ""
+            lines.append(f"{len(self.unassigned)} neuron(s) won no training sample "
+                         f"(no class: {ids}{more}); {self.unclassified} test sample(s) "
+                         "won by them count as errors")
+        else:
+            lines.append("every neuron has a class")
+        lines.append(f"{'class':>5}  {'samples':>7}  {'wrong':>6}  {'error':>7}")
+        for c, (n, w, r) in enumerate(zip(self.support, self.misclassified, self.error_rates)):
+            rate = "n/a" if np.isnan(r) else f"{100 * r:.2f}%"
+            lines.append(f"{c:>5}  {int(n):>7}  {int(w):>6}  {rate:>7}")
+        total = f"{100 * wrong / self.n_test:.2f}%" if self.n_test else "n/a"
+        lines.append(f"{'all':>5}  {self.n_test:>7}  {wrong:>6}  {total:>7}")
+        return "\n".join(lines)
 
-def _unit_rows(W: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(W, axis=1, keepdims=True)
-    return np.divide(W, norms, out=np.zeros_like(W), where=norms > 0)
 
-
-def assign_classes(winners: np.ndarray, labels: np.ndarray, n_neurons: int,
-                   n_classes: int) -> np.ndarray:
+# ----------------------------------------------------------------------------- pieces
+def assign_classes(winners, labels, n_neurons: int, n_classes: int) -> np.ndarray:
     """Most frequent label among the samples each neuron won; -1 if it won none.
 
     Ties go to the smallest label (as ``np.argmax`` does in the notebook).
+
+    Parameters
+    ----------
+    winners : ndarray of int (n_samples,)
+        Winning neuron of each training sample, in ``[0, n_neurons)``.
+    labels : ndarray of int (n_samples,)
+        Labels in ``[0, n_classes)``.
+    n_neurons, n_classes : int
+
+    Returns
+    -------
+    ndarray of int64 (n_neurons,)
     """
-    counts = np.zeros((n_neurons, n_classes), dtype=np.int64)
-    np.add.at(counts, (winners, labels), 1)
+    n_neurons = check_number("n_neurons", n_neurons, low=1, integer=True)
+    n_classes = check_number("n_classes", n_classes, low=1, integer=True)
+    winners = _indices("winners", winners, n_neurons)
+    labels = check_labels(labels, winners.shape[0], name="labels")
+    _check_label_range(labels, n_classes, "labels")
+    counts = np.bincount(winners * n_classes + labels,
+                         minlength=n_neurons * n_classes).reshape(n_neurons, n_classes)
     classes = np.argmax(counts, axis=1)
     classes[counts.sum(axis=1) == 0] = -1
     return classes
 
 
-def summarize(score: str, neuron_classes: np.ndarray, test_winners: np.ndarray,
-              y_test: np.ndarray, n_classes: int) -> WTAResult:
-    """Build a :class:`WTAResult` from neuron classes and the test samples' winners."""
-    pred = neuron_classes[test_winners]
-    wrong = pred != y_test
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    ok = pred >= 0
-    np.add.at(confusion, (y_test[ok], pred[ok]), 1)
-    return WTAResult(
-        score=score, accuracy=float(np.mean(~wrong)), neuron_classes=neuron_classes,
-        unassigned=np.flatnonzero(neuron_classes < 0),
-        misclassified=np.bincount(y_test[wrong], minlength=n_classes),
-        confusion=confusion,
-    )
-
-
-def cosine_wta(weights, x_train, y_train, x_test, y_test, *, n_classes=None) -> WTAResult:
-    """WTA with the cosine score: rows of ``weights`` scaled to unit L2 norm, score ``Ŵ x``.
+def summarize(score: str, neuron_classes, test_winners, y_test, n_classes: int) -> WTAResult:
+    """Build a :class:`WTAResult` from neuron classes and the test samples' winners.
 
     Parameters
     ----------
-    weights : ndarray (n_neurons, n_features)
-    x_train, x_test : ndarray (n, n_features), values in [0, 1]
-    y_train, y_test : integer labels
+    score : str
+        Name recorded in the result.
+    neuron_classes : ndarray of int (n_neurons,)
+        As returned by :func:`assign_classes` (-1 = no class).
+    test_winners : ndarray of int (n_test,)
+        Winning neuron of each test sample.
+    y_test : ndarray of int (n_test,)
+    n_classes : int
+    """
+    n_classes = check_number("n_classes", n_classes, low=1, integer=True)
+    neuron_classes = np.asarray(neuron_classes)
+    if neuron_classes.ndim != 1 or not np.issubdtype(neuron_classes.dtype, np.integer):
+        raise ValueError("neuron_classes must be a 1-D integer array")
+    if neuron_classes.size and (neuron_classes.min() < -1
+                                or neuron_classes.max() >= n_classes):
+        raise ValueError(f"neuron_classes must be in [-1, {n_classes})")
+    test_winners = _indices("test_winners", test_winners, neuron_classes.shape[0])
+    y_test = check_labels(y_test, test_winners.shape[0], name="y_test")
+    _check_label_range(y_test, n_classes, "y_test")
+    pred = neuron_classes[test_winners]
+    wrong = pred != y_test
+    ok = pred >= 0
+    confusion = np.bincount(y_test[ok] * n_classes + pred[ok],
+                            minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    n_test = int(y_test.shape[0])
+    return WTAResult(
+        score=str(score), accuracy=float(np.mean(~wrong)) if n_test else float("nan"),
+        neuron_classes=neuron_classes, unassigned=np.flatnonzero(neuron_classes < 0),
+        misclassified=np.bincount(y_test[wrong], minlength=n_classes),
+        confusion=confusion, n_test=n_test, unclassified=int(np.sum(~ok)),
+        support=np.bincount(y_test, minlength=n_classes),
+    )
+
+
+def _indices(name, values, n) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must be a 1-D integer array, got {arr.dtype} {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise ValueError(f"{name} must be neuron indices in [0, {n})")
+    return arr.astype(np.int64, copy=False)
+
+
+def _check_label_range(y, n_classes, name) -> None:
+    if y.size and y.max() >= n_classes:
+        raise ValueError(f"{name} has label {int(y.max())} but n_classes={n_classes}")
+
+
+# ----------------------------------------------------------------------------- state
+def _state(model_or_weights) -> dict:
+    """Weights (and thresholds/inhibition if any) as validated arrays, plus the dtype."""
+    obj = model_or_weights
+    if isinstance(obj, PrototypeModel):
+        params = obj._check_params()
+        dtype = check_dtype(params.get("dtype", "float64"))
+        state = obj._checked_state(obj._n_neurons(), dtype)
+        W = state["weights_"]
+        out = {"weights": W, "dtype": dtype, "what": f"a {type(obj).__name__}"}
+        if "thresholds_" in state and "inhibition_" in state:
+            out["thresholds"] = state["thresholds_"]
+            out["inhibition"] = state["inhibition_"]
+        return out
+    if hasattr(obj, "weights_"):
+        what = f"a {type(obj).__name__}"
+        raw = getattr(obj, "weights_")
+        if raw is None:
+            raise ValueError(f"{what} has no weights_ yet; fit it first")
+        dtype = np.dtype(np.float32) if np.asarray(raw).dtype == np.float32 \
+            else np.dtype(np.float64)
+        W = _weights_array(raw, dtype, f"{type(obj).__name__}.weights_")
+        out = {"weights": W, "dtype": dtype, "what": what}
+        t, L = getattr(obj, "thresholds_", None), getattr(obj, "inhibition_", None)
+        if t is not None and L is not None:
+            N = W.shape[0]
+            t, L = np.asarray(t), np.asarray(L)
+            if t.shape != (N,) or L.shape != (N, N):
+                raise ValueError(f"thresholds_ {t.shape} / inhibition_ {L.shape} do not "
+                                 f"fit weights_ {W.shape}: expected ({N},) and ({N}, {N})")
+            out["thresholds"] = _finite("thresholds_", t)
+            out["inhibition"] = _finite("inhibition_", L)
+        return out
+    if obj is None or isinstance(obj, (str, bytes, dict)):
+        raise TypeError("model_or_weights must be a fitted model (with weights_) or a "
+                        f"2-D weights array, got {type(obj).__name__}")
+    return {"weights": _weights_array(obj, np.dtype(np.float64), "weights"),
+            "dtype": np.dtype(np.float64), "what": "a weights array"}
+
+
+def _weights_array(value, dtype, name) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.dtype == np.bool_ or not (
+            np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must be a real float array, got dtype {arr.dtype}")
+    if arr.ndim != 2 or 0 in arr.shape:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n_neurons, n_features), "
+                         f"got shape {arr.shape}")
+    return _finite(name, np.ascontiguousarray(arr, dtype=dtype))
+
+
+def _finite(name, arr) -> np.ndarray:
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _score_name(score) -> str:
+    if not isinstance(score, str):
+        raise TypeError(f"score must be one of {SCORES}, got {score!r}")
+    if score not in SCORES:
+        raise ValueError(f"unknown WTA score {score!r}; choose from {', '.join(SCORES)}")
+    return score
+
+
+# ----------------------------------------------------------------------------- data
+def _inputs(x, dtype, n_features, name) -> np.ndarray:
+    """``x`` checked; in ``dtype``, or float32 if it already is (converted exactly later)."""
+    if getattr(x, "dtype", None) == np.float32:
+        dtype = np.dtype(np.float32)
+    return check_inputs(x, dtype=dtype, n_features=n_features, name=name)
+
+
+def _data(state, x_train, y_train, x_test, y_test, n_classes):
+    m = state["weights"].shape[1]
+    x_train = _inputs(x_train, state["dtype"], m, "x_train")
+    x_test = _inputs(x_test, state["dtype"], m, "x_test")
+    y_train = check_labels(y_train, x_train.shape[0], name="y_train")
+    y_test = check_labels(y_test, x_test.shape[0], name="y_test")
+    top = int(max(y_train.max(), y_test.max()))
+    if n_classes is None:
+        n_classes = top + 1
+    else:
+        n_classes = check_number("n_classes", n_classes, low=1, integer=True)
+        if top >= n_classes:
+            raise ValueError(f"labels go up to {top} but n_classes={n_classes}")
+    return x_train, y_train, x_test, y_test, n_classes
+
+
+class _Scorer:
+    """Everything the kernels need for one set of weights, prepared once."""
+
+    def __init__(self, state):
+        self.state = state
+        self.W = np.asarray(state["weights"], dtype=np.float64)
+        self.n_neurons = self.W.shape[0]
+        self._linear = {}
+
+    def available(self, score) -> bool:
+        return score != "response" or "thresholds" in self.state
+
+    def require(self, score) -> None:
+        """Raise a ValueError if ``score`` does not apply to these weights."""
+        if not self.available(score):
+            raise ValueError(f"score='response' needs the thresholds_ and inhibition_ of a "
+                             f"fitted SparseDream; {self.state['what']} has none (use "
+                             "'cosine' or 'raw')")
+
+    def winners(self, X, score) -> np.ndarray:
+        """Winning neuron of every row of ``X`` (int64)."""
+        out = np.empty(X.shape[0], dtype=np.int64)
+        if score == "response":
+            self.require(score)
+            t = np.ascontiguousarray(self.state["thresholds"], dtype=np.float64)
+            L = np.ascontiguousarray(self.state["inhibition"], dtype=np.float64)
+            return kernel.response_winners(X, np.ascontiguousarray(self.W.T), t, L, out)
+        return kernel.linear_winners(X, *self.linear(score), out)
+
+    def linear(self, score):
+        """``Ŵᵀ`` in float32 and float64 and ``max |Ŵ|`` for :func:`linear_winners`.
+
+        Cosine: rows scaled to unit L2 norm (all-zero rows stay 0). Raw: ``W`` times the
+        power of two that brings ``max |W|`` into (0.5, 1], exact and winner-preserving.
+        """
+        if score not in self._linear:
+            W = self.W
+            if score == "cosine":
+                norms = np.sqrt(np.einsum("ij,ij->i", W, W))
+                scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+                Wn = W * scale[:, None]
+            else:
+                top = float(np.abs(W).max())
+                Wn = W * 2.0 ** -np.ceil(np.log2(top)) if top > 0 else W
+            WT64 = np.ascontiguousarray(Wn.T)
+            WT32 = WT64.astype(np.float32)
+            wmax = max(float(np.abs(WT64).max()), float(np.abs(WT32).max()))
+            self._linear[score] = (WT32, WT64, wmax)
+        return self._linear[score]
+
+
+def _evaluate(scorer, score, x_train, y_train, x_test, y_test, n_classes) -> WTAResult:
+    classes = assign_classes(scorer.winners(x_train, score), y_train, scorer.n_neurons,
+                             n_classes)
+    return summarize(score, classes, scorer.winners(x_test, score), y_test, n_classes)
+
+
+# ----------------------------------------------------------------------------- API
+def wta(model_or_weights, x_train, y_train, x_test, y_test, *, score="cosine",
+        n_classes=None) -> WTAResult:
+    """WTA evaluation of a model or weight matrix with one score.
+
+    Parameters
+    ----------
+    model_or_weights : fitted model or array-like (n_neurons, n_features)
+        A fitted :class:`~fastsd.SparseDream` supports all three scores; any other model
+        with ``weights_``, or a plain weights array (used in float64), supports
+        ``"cosine"`` and ``"raw"``.
+    x_train, x_test : array-like (n, n_features), values in [0, 1]
+    y_train, y_test : array-like of int (n,)
+        Non-negative integer labels.
+    score : {"cosine", "raw", "response"}, default "cosine"
+    n_classes : int, optional
+        Defaults to ``max(label) + 1`` over both label sets.
+
+    Returns
+    -------
+    WTAResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad inputs (naming the problem), or ``score="response"`` without thresholds
+        and inhibition.
+    """
+    score = _score_name(score)
+    scorer = _Scorer(_state(model_or_weights))
+    scorer.require(score)
+    data = _data(scorer.state, x_train, y_train, x_test, y_test, n_classes)
+    return _evaluate(scorer, score, *data)
+
+
+def wta_all(model, x_train, y_train, x_test, y_test, *, n_classes=None) -> dict:
+    """Every applicable WTA score of ``model``: ``{"cosine": ..., "raw": ...[, "response"]}``.
+
+    Inputs are validated once; parameters as for :func:`wta`.
+
+    Returns
+    -------
+    dict of str to WTAResult
+        In the order of :data:`SCORES`; ``"response"`` only for models with thresholds
+        and inhibition (SparseDream).
+    """
+    scorer = _Scorer(_state(model))
+    data = _data(scorer.state, x_train, y_train, x_test, y_test, n_classes)
+    return {s: _evaluate(scorer, s, *data) for s in SCORES if scorer.available(s)}
+
+
+def cosine_wta(weights, x_train, y_train, x_test, y_test, *, n_classes=None) -> WTAResult:
+    """WTA with the cosine score; ``wta(weights, ..., score="cosine")``.
+
+    Parameters
+    ----------
+    weights : array-like (n_neurons, n_features) or fitted model
+    x_train, x_test : array-like (n, n_features), values in [0, 1]
+    y_train, y_test : array-like of int
     n_classes : int, optional
         Defaults to ``max(label) + 1``.
     """
-    W = np.asarray(weights, dtype=np.float64)
-    if W.ndim != 2 or not np.all(np.isfinite(W)):
-        raise ValueError(f"weights must be a finite 2-D array, got shape {W.shape}")
-    x_train = check_inputs(x_train, dtype=np.float64, n_features=W.shape[1], name="x_train")
-    x_test = check_inputs(x_test, dtype=np.float64, n_features=W.shape[1], name="x_test")
-    y_train = check_labels(y_train, x_train.shape[0], name="y_train")
-    y_test = check_labels(y_test, x_test.shape[0], name="y_test")
-    if n_classes is None:
-        n_classes = int(max(y_train.max(), y_test.max())) + 1
-    Wn = _unit_rows(W)
-    classes = assign_classes(np.argmax(x_train @ Wn.T, axis=1), y_train, W.shape[0],
-                             n_classes)
-    return summarize("cosine", classes, np.argmax(x_test @ Wn.T, axis=1), y_test, n_classes)
+    return wta(weights, x_train, y_train, x_test, y_test, score="cosine",
+               n_classes=n_classes)

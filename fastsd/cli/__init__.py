@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 
-COMMANDS = ["train"]
+COMMANDS = ["train", "eval", "plot", "sweep"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,63 @@
+"""``fastsd plot``: pictures of a saved model (weights, confusion, class errors, curve)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def register(subparsers) -> None:
+    from .common import add_data_argument
+
+    p = subparsers.add_parser(
+        "plot", help="draw pictures of a saved model",
+        description="Write weights.png (weight tapestry, each tile labelled with its "
+                    "cosine WTA class), confusion.png, class_errors.png and, if the model "
+                    "has a training history, learning_curve.png.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", metavar="MODEL", help="model file written by fastsd train")
+    p.add_argument("--out-dir", default=".", metavar="DIR",
+                   help="directory for the PNG files (created if needed)")
+    add_data_argument(p)
+    p.add_argument("--grid", default=None, metavar="ROWSxCOLS",
+                   help="tapestry grid, e.g. 10x10 (default: near-square)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from .. import load
+    from ..datasets import load_mnist
+    from ..evaluate import wta
+    from ..plotting import (plot_class_errors, plot_confusion, plot_learning_curve,
+                            plot_weights)
+    from .eval import describe
+    from .train import parse_grid
+
+    grid = parse_grid(args.grid)
+    model = load(args.model)
+    print(describe(model, args.model))
+    data = load_mnist(args.data)
+    print(f"data: {data.source}")
+    result = wta(model, data.x_train, data.y_train, data.x_test, data.y_test)
+    os.makedirs(args.out_dir, exist_ok=True)
+    acc = f"cosine WTA {100 * result.accuracy:.1f}%"
+    name = type(model).__name__
+
+    def draw(plot, filename, *values, **options):
+        path = os.path.join(args.out_dir, filename)
+        plot(*values, path, **options)
+        print(f"wrote {path}")
+
+    labels = [None if c < 0 else int(c) for c in result.neuron_classes]
+    draw(plot_weights, "weights.png", model.weights_, image_shape=data.image_shape,
+         grid=grid, labels=labels, title=f"{name} weights, {acc}")
+    draw(plot_confusion, "confusion.png", result.confusion,
+         title=f"{name}: confusion, {acc}")
+    draw(plot_class_errors, "class_errors.png", result.misclassified, result.support,
+         title=f"{name}: errors per class, {acc}")
+    history = getattr(model, "history_", None)
+    if history:
+        draw(plot_learning_curve, "learning_curve.png", history,
+             title=f"{name}: learning curve")
+    else:
+        print("no training history in the model: learning_curve.png skipped")
+    return 0
