@@ -30,7 +30,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, defaults: dict) -> None
                             "rule; Krotov-Hopfield: default 100)")
     group.add_argument("--anneal", action=argparse.BooleanOptionalAction,
                        default=defaults.get("anneal", False),
-                       help="SparseDream: lower xi linearly to 0 over the epochs")
+                       help="SparseDream: lower xi linearly to 0 over the epochs "
+                            "(default %(default)s)")
     group.add_argument("--dtype", choices=["float64", "float32"],
                        default=defaults.get("dtype", "float64"),
                        help="state dtype (default %(default)s; float32 is ~2x faster)")

@@ -21,14 +21,14 @@ def register(subparsers) -> None:
                     "taken, save the model (.npz) and a weight picture (.png).")
     p.add_argument("--rule", choices=["sd", "kh"], default="sd",
                    help="sd = SparseDream (default), kh = Krotov & Hopfield")
-    add_model_arguments(p, {**TRAIN_DEFAULTS, "prec": None})
+    add_model_arguments(p, {**TRAIN_DEFAULTS, "prec": 1e-10})
     add_krotov_arguments(p, KROTOV_TRAIN)
     p.add_argument("--epochs", type=int, default=None,
                    help=f"epochs, a fresh permutation each (default: sd "
                         f"{TRAIN_DEFAULTS['epochs']}, kh {KROTOV_TRAIN['epochs']})")
     p.add_argument("--samples-per-epoch", type=int, default=None,
                    help=f"samples per epoch, 0 = all 60000 (default: sd "
-                        f"{TRAIN_DEFAULTS['samples_per_epoch']}, kh all)")
+                        f"{TRAIN_DEFAULTS['samples_per_epoch'] or 'all'}, kh all)")
     add_data_argument(p)
     p.add_argument("--out", default="model.npz", help="where to save the model")
     p.add_argument("--weights-png", default="weights.png",
