@@ -10,6 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import base
+from .history import TrainingHistory, show_accuracy
 from ._validation import check_dtype, check_inputs, check_number, check_random_state
 from .kernels import krotov as kernel
 from .sparsedream import TrainingDiverged, _check_order
@@ -132,7 +133,8 @@ class KrotovHopfield(base.PrototypeModel):
         self.weights_ = rng.normal(0.0, 1.0, size=(n, n_features)).astype(dtype)
         self.samples_seen_ = 0
 
-    def fit(self, X, y=None, *, epochs=1, samples_per_epoch=None, progress=False):
+    def fit(self, X, y=None, *, epochs=1, samples_per_epoch=None, eval_set=None,
+            progress=False):
         """Initialise from ``random_state`` and train for ``epochs`` epochs.
 
         Epoch ``e`` (from 0) runs the first ``samples_per_epoch`` samples (default: all)
@@ -142,9 +144,13 @@ class KrotovHopfield(base.PrototypeModel):
         Parameters
         ----------
         X : array-like (n_samples, n_features), values in [0, 1]
-        y : ignored
+        y : array-like, optional
+            Training labels: not used by the rule; with ``eval_set`` they let ``fit``
+            record the cosine WTA test accuracy after every epoch in ``history_``.
         epochs : int, default 1
         samples_per_epoch : int or None
+        eval_set : (x_test, y_test), optional
+            Held-out data for the learning curve (see :class:`fastsd.history.TrainingHistory`).
         progress : bool
             Show a tqdm progress bar over samples.
 
@@ -158,15 +164,19 @@ class KrotovHopfield(base.PrototypeModel):
         per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
             "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
         _check_batch(params["batch_size"], per_epoch, "samples per epoch")
+        history = TrainingHistory(X, y, eval_set)
         rng = check_random_state(self.random_state)
         self._init_state(X.shape[1], rng, params["dtype"])
         self._rng = rng
+        history.record(self, 0)
         with tqdm(total=epochs * per_epoch, unit="sample", disable=not progress,
                   desc="Krotov-Hopfield", smoothing=0.1) as bar:
             for epoch in range(epochs):
                 eps = params["eps0"] * (1 - epoch / epochs)
                 order = rng.permutation(X.shape[0])[:per_epoch]
                 self._run_pass(X, order, eps, params, bar)
+                show_accuracy(bar, history.record(self, (epoch + 1) * per_epoch))
+        self.history_ = history.as_dict()
         return self
 
     def partial_fit(self, X, y=None, *, order=None, eps=None, progress=False):

@@ -284,3 +284,29 @@ def test_train_entry_point(X):
         fastsd.train(X, eta=1)
     with pytest.raises(ValueError, match="unknown dataset"):
         fastsd.train(dataset="cifar")
+
+
+def test_history_records_learning_curve(X):
+    y = np.arange(300) % 3
+    model = SparseDream(**SMALL, random_state=0).fit(
+        X, y, epochs=3, samples_per_epoch=100, eval_set=(X[:60], y[:60]))
+    h = model.history_
+    assert h["samples"] == [0, 100, 200, 300]
+    assert np.all(np.diff(h["seconds"]) >= 0) and len(h["accuracy"]) == 4
+    from fastsd.evaluate import cosine_wta
+    assert h["accuracy"][-1] == cosine_wta(model.weights_, X, y, X[:60], y[:60]).accuracy
+    unlabeled = SparseDream(**SMALL, random_state=0).fit(X, epochs=2)
+    assert unlabeled.history_["samples"] == [0, 300, 600]
+    assert np.all(np.isnan(unlabeled.history_["accuracy"]))
+
+
+def test_history_input_errors(X):
+    y = np.zeros(300, int)
+    with pytest.raises(ValueError, match="eval_set needs the training labels y"):
+        SparseDream(**SMALL).fit(X, eval_set=(X, y))
+    with pytest.raises(ValueError, match="y has 299 labels for 300 samples"):
+        SparseDream(**SMALL).fit(X, y[:-1])
+    with pytest.raises(TypeError, match="eval_set must be a pair"):
+        SparseDream(**SMALL).fit(X, y, eval_set=X)
+    with pytest.raises(ValueError, match="eval_set x_test has 48 features"):
+        SparseDream(**SMALL).fit(X, y, eval_set=(X[:, :48], y))
