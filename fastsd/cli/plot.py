@@ -54,10 +54,11 @@ def run(args) -> int:
          title=f"{name}: confusion, {acc}")
     draw(plot_class_errors, "class_errors.png", result.misclassified, result.support,
          title=f"{name}: errors per class, {acc}")
-    history = getattr(model, "history_", None)
-    if history:
+    history = getattr(model, "history_", None) or {}
+    if any(a == a for a in history.get("accuracy", [])):  # some point is not NaN
         draw(plot_learning_curve, "learning_curve.png", history,
              title=f"{name}: learning curve")
     else:
-        print("no training history in the model: learning_curve.png skipped")
+        print("no test accuracies in the model's training history (train with labels "
+              "and eval_set): learning_curve.png skipped")
     return 0
