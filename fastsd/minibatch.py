@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._threads import one_blas_thread
 from .kernels.common import all_finite
 from .kernels.minibatch import (
     batch_drive, batch_relative_error, batch_responses, positive_update,
@@ -31,8 +32,13 @@ class MiniBatchPass:
         A batch is pruned after its update if it holds a position ``k`` with
         ``k % prune_every == 0``. ``start`` should be a multiple of the batch size for
         the batches to line up across calls. Returns -1, or the first position of a
-        batch after which the state was no longer finite.
+        batch after which the state was no longer finite. BLAS runs on one thread
+        meanwhile (see :mod:`fastsd._threads`).
         """
+        with one_blas_thread():
+            return self._run(X, order, start, stop, W, t, L, hp, prune_every)
+
+    def _run(self, X, order, start, stop, W, t, L, hp, prune_every) -> int:
         xi, sp, gamma, beta, prec = hp[XI], hp[SP], hp[GAMMA], hp[BETA], hp[PREC]
         WT = self.WT
         WT[...] = W.T

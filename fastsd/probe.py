@@ -15,13 +15,13 @@ float64) with BLAS held to one thread: 200 steps on 60000 x 100 take 2-5 s.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from ._threads import one_blas_thread
 from ._validation import check_labels, check_number
 from .evaluate import _inputs, _state
 from .kernels import wta as kernel
@@ -165,19 +165,6 @@ def _features(fmap, X, name) -> np.ndarray:
     return F
 
 
-def _one_blas_thread():
-    """Limit BLAS to one thread (if threadpoolctl is installed).
-
-    The probe's products are skinny (10 x 100 by 100 x 60000); multi-threaded OpenBLAS
-    made them ~10x slower on a loaded 2-core machine (threads waiting on each other).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - depends on the environment
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
                  features="response", l2=1e-4, max_iter=200) -> ProbeResult:
     """Train a softmax classifier on a model's features of the training set; test it.
@@ -220,7 +207,7 @@ def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
     y_test = check_labels(y_test, x_test.shape[0], name="y_test")
     n_classes = int(max(y_train.max(), y_test.max())) + 1
 
-    with _one_blas_thread():
+    with one_blas_thread():
         F = _features(fmap, x_train, "x_train")
         F_test = _features(fmap, x_test, "x_test")
         if F_test.shape[1] != F.shape[1]:

@@ -18,18 +18,22 @@ the research notebook's mini-batch attempt).
 """
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import njit
 
 from .common import (
-    FASTMATH, JIT, flush_tiny, needs_inhibition, respond, update_inhibition, update_thresholds,
+    JIT, flush_tiny, needs_inhibition, respond, update_inhibition, update_thresholds,
 )
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
+@njit(**JIT)
 def batch_drive(X, rows, WT, A):
-    """``A[b] = W X[rows[b]]`` from the transposed weights, skipping zero pixels."""
+    """``A[b] = W X[rows[b]]`` from the transposed weights, skipping zero pixels.
+
+    Serial on purpose: a parallel region entered once per batch (1200 times an epoch)
+    made epochs 5-10x slower whenever the other core was busy.
+    """
     m, N = WT.shape
-    for b in prange(rows.shape[0]):
+    for b in range(rows.shape[0]):
         x = X[rows[b]]
         acc = A[b]
         acc[:] = 0

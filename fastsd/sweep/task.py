@@ -7,7 +7,6 @@ top-level function of an importable module.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import time
@@ -18,6 +17,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from .._threads import one_blas_thread
 from .. import __version__
 from ..sparsedream import SparseDream, TrainingDiverged
 
@@ -57,14 +57,6 @@ def _limit_threads() -> tuple[int, int]:
         return int(numba.get_num_threads()), int(numba.config.NUMBA_NUM_THREADS)
     except (ImportError, ValueError):  # pragma: no cover
         return -1, -1
-
-
-def _blas_one_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - the worker env already sets it
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 def _wta_accuracy(model, data, score: str) -> float:
@@ -112,7 +104,7 @@ def run_one(spec: Mapping, x_train, y_train, x_test, y_test, probe: bool = False
         warnings.simplefilter("always")
         start = time.perf_counter()
         try:
-            with _blas_one_thread():
+            with one_blas_thread():
                 model.fit(x_train, **spec["fit"])
         except TrainingDiverged as exc:
             status, error = "diverged", str(exc)
@@ -120,7 +112,7 @@ def run_one(spec: Mapping, x_train, y_train, x_test, y_test, probe: bool = False
     accuracy: dict[str, float | None] = {s: None for s in SCORES}
     start = time.perf_counter()
     if status == "ok":
-        with _blas_one_thread():
+        with one_blas_thread():
             for score in SCORES:
                 accuracy[score] = _wta_accuracy(model, data, score)
             if probe:
