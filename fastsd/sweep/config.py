@@ -62,15 +62,20 @@ def _model_param_names() -> list[str]:
     return [p for p in SparseDream._param_names() if p != "random_state"]
 
 
+#: ``fit`` keywords that a sweep never sets.
+NOT_SWEPT = ("progress", "eval_set")
+
+
 def _fit_defaults() -> dict[str, Any]:
-    """Keyword-only arguments of ``SparseDream.fit`` (except ``progress``) and defaults.
+    """Keyword-only arguments of ``SparseDream.fit`` and their defaults, except those that
+    are not hyper-parameters (``progress``; ``eval_set``, which is data).
 
     Read from the signature, so fit arguments added later (``batch_size``) become
     sweepable without changing this module.
     """
     sig = inspect.signature(SparseDream.fit)
     return {name: p.default for name, p in sig.parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "progress"}
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in NOT_SWEPT}
 
 
 def sweepable_params() -> list[str]:
