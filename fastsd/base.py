@@ -103,6 +103,70 @@ class PrototypeModel:
             out[name] = arr
         return out
 
+    # -- training skeleton ----------------------------------------------------------
+    _progress_name: ClassVar[str] = "training"
+
+    def fit(self, X, y=None, *, epochs=1, samples_per_epoch=None, eval_set=None,
+            progress=False):
+        """Initialise from ``random_state`` and train for ``epochs`` epochs.
+
+        Each epoch draws a fresh permutation of all rows of ``X`` and runs its first
+        ``samples_per_epoch`` samples (default: all), as in the research notebooks; the
+        class docstring says how the rate changes over the epochs.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features), values in [0, 1]
+        y : array-like, optional
+            Training labels: not used by the rule; with ``eval_set`` they let ``fit``
+            record the cosine WTA test accuracy after every epoch in ``history_``.
+        epochs : int, default 1
+        samples_per_epoch : int or None
+        eval_set : (x_test, y_test), optional
+            Held-out data for the learning curve (see
+            :class:`fastsd.history.TrainingHistory`).
+        progress : bool
+            Show a tqdm progress bar over samples.
+
+        Returns
+        -------
+        self
+        """
+        from tqdm.auto import tqdm
+
+        from ._validation import check_inputs, check_number, check_random_state
+        from .history import TrainingHistory, show_accuracy
+
+        params = self._check_params()
+        X = check_inputs(X, dtype=params["dtype"])
+        epochs = check_number("epochs", epochs, low=1, integer=True)
+        per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
+            "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
+        self._check_fit(params, per_epoch)
+        history = TrainingHistory(X, y, eval_set)
+        rng = check_random_state(self.random_state)
+        self._init_state(X.shape[1], rng, params["dtype"])
+        self._rng = rng
+        history.record(self, 0)
+        with tqdm(total=epochs * per_epoch, unit="sample", disable=not progress,
+                  desc=self._progress_name, smoothing=0.1) as bar:
+            for epoch in range(epochs):
+                order = rng.permutation(X.shape[0])[:per_epoch]
+                self._fit_epoch(X, order, epoch, epochs, params, bar)
+                show_accuracy(bar, history.record(self, (epoch + 1) * per_epoch))
+        self.history_ = history.as_dict()
+        return self
+
+    def _check_fit(self, params: dict, per_epoch: int) -> None:
+        """Hook: reject fit arguments that do not suit the parameters (default: none)."""
+
+    def _fit_epoch(self, X, order, epoch, epochs, params, bar) -> None:  # pragma: no cover
+        """Hook: train one epoch of ``fit`` on ``X[order]`` (epoch ``epoch`` of ``epochs``)."""
+        raise NotImplementedError
+
+    def _init_state(self, n_features, rng, dtype) -> None:  # pragma: no cover
+        raise NotImplementedError
+
     @property
     def n_features_in_(self) -> int:
         """Number of input features the state was learned for."""

@@ -10,7 +10,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import base
-from .history import TrainingHistory, show_accuracy
 from ._validation import check_dtype, check_inputs, check_number, check_random_state
 from .kernels import krotov as kernel
 from .sparsedream import TrainingDiverged, _check_order
@@ -133,51 +132,15 @@ class KrotovHopfield(base.PrototypeModel):
         self.weights_ = rng.normal(0.0, 1.0, size=(n, n_features)).astype(dtype)
         self.samples_seen_ = 0
 
-    def fit(self, X, y=None, *, epochs=1, samples_per_epoch=None, eval_set=None,
-            progress=False):
-        """Initialise from ``random_state`` and train for ``epochs`` epochs.
+    _progress_name = "Krotov-Hopfield"
 
-        Epoch ``e`` (from 0) runs the first ``samples_per_epoch`` samples (default: all)
-        of a fresh permutation of the rows of ``X`` in batches of ``batch_size``, with
-        rate ``eps0 * (1 - e / epochs)``: the notebook's annealing with ``Nep = epochs``.
-
-        Parameters
-        ----------
-        X : array-like (n_samples, n_features), values in [0, 1]
-        y : array-like, optional
-            Training labels: not used by the rule; with ``eval_set`` they let ``fit``
-            record the cosine WTA test accuracy after every epoch in ``history_``.
-        epochs : int, default 1
-        samples_per_epoch : int or None
-        eval_set : (x_test, y_test), optional
-            Held-out data for the learning curve (see :class:`fastsd.history.TrainingHistory`).
-        progress : bool
-            Show a tqdm progress bar over samples.
-
-        Returns
-        -------
-        self
-        """
-        params = self._check_params()
-        X = check_inputs(X, dtype=params["dtype"])
-        epochs = check_number("epochs", epochs, low=1, integer=True)
-        per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
-            "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
+    def _check_fit(self, params, per_epoch) -> None:
         _check_batch(params["batch_size"], per_epoch, "samples per epoch")
-        history = TrainingHistory(X, y, eval_set)
-        rng = check_random_state(self.random_state)
-        self._init_state(X.shape[1], rng, params["dtype"])
-        self._rng = rng
-        history.record(self, 0)
-        with tqdm(total=epochs * per_epoch, unit="sample", disable=not progress,
-                  desc="Krotov-Hopfield", smoothing=0.1) as bar:
-            for epoch in range(epochs):
-                eps = params["eps0"] * (1 - epoch / epochs)
-                order = rng.permutation(X.shape[0])[:per_epoch]
-                self._run_pass(X, order, eps, params, bar)
-                show_accuracy(bar, history.record(self, (epoch + 1) * per_epoch))
-        self.history_ = history.as_dict()
-        return self
+
+    def _fit_epoch(self, X, order, epoch, epochs, params, bar) -> None:
+        """Epoch ``e`` of ``fit`` runs at ``eps0 * (1 - e / epochs)``, the notebook's
+        annealing with ``Nep = epochs``."""
+        self._run_pass(X, order, params["eps0"] * (1 - epoch / epochs), params, bar)
 
     def partial_fit(self, X, y=None, *, order=None, eps=None, progress=False):
         """One pass over ``X[order]`` in batches of ``batch_size`` at the fixed rate

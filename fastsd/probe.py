@@ -166,7 +166,7 @@ def _features(fmap, X, name) -> np.ndarray:
 
 
 def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
-                 features="response", l2=1e-4, max_iter=200) -> ProbeResult:
+                 features="logit", l2=1e-4, max_iter=200) -> ProbeResult:
     """Train a softmax classifier on a model's features of the training set; test it.
 
     Parameters
@@ -178,13 +178,13 @@ def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
     x_train, x_test : array-like (n, m), values in [0, 1]
     y_train, y_test : array-like of int (n,)
         Non-negative integer labels.
-    features : {"response", "logit", "drive"}, default "response"
+    features : {"logit", "response", "drive"}, default "logit"
         ``"response"``: the network's response ``o`` (``model.transform``);
         ``"logit"``: the same before the last sigmoid, ``a - L p - t`` (``logit(o)``
         without saturation); ``"drive"``: ``a = W x``. Ignored for a callable or None.
         On MNIST, ``o`` is ~0 for most neurons and many samples (a sparse code whose
         small values a linear read-out cannot use), so it probes far worse than
-        ``"logit"``.
+        ``"logit"``, the default: the same response on the log-odds scale.
     l2 : float, default 1e-4
         Penalty ``l2/2 * ||coef||²`` added to the mean cross-entropy (>= 0).
     max_iter : int, default 200

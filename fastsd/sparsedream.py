@@ -9,7 +9,6 @@ from tqdm.auto import tqdm
 
 from . import base
 from ._validation import check_dtype, check_inputs, check_number, check_random_state
-from .history import TrainingHistory, show_accuracy
 from .kernels import sparsedream as kernel
 from .minibatch import MiniBatchPass
 
@@ -128,52 +127,15 @@ class SparseDream(base.PrototypeModel):
         self.inhibition_ = np.zeros((n, n), dtype=dtype)
         self.samples_seen_ = 0
 
-    def fit(self, X, y=None, *, epochs=1, samples_per_epoch=None, eval_set=None,
-            progress=False):
-        """Initialise from ``random_state`` and train for ``epochs`` epochs.
+    _progress_name = "SparseDream"
 
-        Each epoch draws a fresh permutation of all rows of ``X`` and runs its first
-        ``samples_per_epoch`` samples (default: all), as in the notebook.
-
-        Parameters
-        ----------
-        X : array-like (n_samples, n_features), values in [0, 1]
-        y : array-like, optional
-            Training labels: not used by the rule; with ``eval_set`` they let ``fit``
-            record the cosine WTA test accuracy after every epoch in ``history_``.
-        epochs : int, default 1
-        samples_per_epoch : int or None
-        eval_set : (x_test, y_test), optional
-            Held-out data for the learning curve (see :class:`fastsd.history.TrainingHistory`).
-        progress : bool
-            Show a tqdm progress bar over samples.
-
-        Returns
-        -------
-        self
-        """
-        params = self._check_params()
-        X = check_inputs(X, dtype=params["dtype"])
-        epochs = check_number("epochs", epochs, low=1, integer=True)
-        per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
-            "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
-        history = TrainingHistory(X, y, eval_set)
-        rng = check_random_state(self.random_state)
-        self._init_state(X.shape[1], rng, params["dtype"])
-        self._rng = rng
-        history.record(self, 0)
-        with tqdm(total=epochs * per_epoch, unit="sample", disable=not progress,
-                  desc="SparseDream", smoothing=0.1) as bar:
-            total = epochs * per_epoch
-            for epoch in range(epochs):
-                order = rng.permutation(X.shape[0])[:per_epoch]
-                done = epoch * per_epoch
-                xi_at = (lambda k, done=done: params["xi"] * (1 - (done + k) / total)) \
-                    if params["anneal"] else None
-                self._run_pass(X, order, params, bar, xi_at)
-                show_accuracy(bar, history.record(self, done + per_epoch))
-        self.history_ = history.as_dict()
-        return self
+    def _fit_epoch(self, X, order, epoch, epochs, params, bar) -> None:
+        """One epoch of ``fit``; with ``anneal`` the rate falls linearly over the fit."""
+        xi_at = None
+        if params["anneal"]:
+            done, total = epoch * order.size, epochs * order.size
+            xi_at = lambda k: params["xi"] * (1 - (done + k) / total)  # noqa: E731
+        self._run_pass(X, order, params, bar, xi_at)
 
     def partial_fit(self, X, y=None, *, order=None, progress=False):
         """One pass over ``X[order]`` from the current state.

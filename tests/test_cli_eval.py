@@ -38,7 +38,7 @@ def is_png(path):
 def test_eval_prints_table(model_path, small_data, capsys):
     assert main(["eval", model_path, "--data", small_data]) == 0
     out = capsys.readouterr().out
-    for line in ("cosine WTA", "raw WTA", "response WTA", "linear probe (response)",
+    for line in ("cosine WTA", "raw WTA", "response WTA", "linear probe (logit)",
                  "neurons without class", "errors per digit, cosine WTA: accuracy"):
         assert line in out, out
     table = out[out.index("class  samples"):].splitlines()

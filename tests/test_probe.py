@@ -95,7 +95,7 @@ def test_probe_beats_chance_on_mnist(mnist):
     assert logit.train_accuracy >= 0.80
     # The response o itself is ~0 for most neurons and samples (a very sparse code);
     # a linear read-out still beats chance (10%) by far, but much less well.
-    response = linear_probe(model, *data)
+    response = linear_probe(model, *data, features="response")
     assert response.features == "response"
     assert response.accuracy >= 0.3, str(response)
 
@@ -105,8 +105,10 @@ def test_probe_bad_inputs():
     x_test, y_test = separable(20, 6)
     W = np.random.default_rng(0).random((4, 32))
     data = (x_train, y_train, x_test, y_test)
-    with pytest.raises(ValueError, match="features='response' needs a fitted SparseDream"):
+    with pytest.raises(ValueError, match="features='logit' needs a fitted SparseDream"):
         linear_probe(W, *data)
+    with pytest.raises(ValueError, match="features='response' needs a fitted SparseDream"):
+        linear_probe(W, *data, features="response")
     with pytest.raises(ValueError, match="unknown features 'pixels'"):
         linear_probe(W, *data, features="pixels")
     with pytest.raises(ValueError, match="l2 must be >= 0"):

@@ -18,8 +18,8 @@ def register(subparsers) -> None:
     add_data_argument(p)
     p.add_argument("--no-probe", action="store_true",
                    help="skip the linear probe (a few seconds)")
-    p.add_argument("--probe-features", default="response",
-                   choices=["response", "logit", "drive"],
+    p.add_argument("--probe-features", default="logit",
+                   choices=["logit", "response", "drive"],
                    help="features of the linear probe (see fastsd.probe.linear_probe)")
     p.set_defaults(func=run)
 
