@@ -189,7 +189,7 @@ def _tile_labels(labels, n):
 
 
 def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=None,
-                 cmap=None, dpi=150, labels=None, pad=1):
+                 cmap=None, dpi=150, labels=None, pad=1, scale=None):
     """Draw the weight tapestry (see :func:`tapestry`) with a colour bar.
 
     Parameters
@@ -204,6 +204,11 @@ def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=N
     labels : sequence of (int or None), optional
         One per neuron (e.g. its WTA class), drawn small in the tile's top-left
         corner; None shows as an en dash.
+    scale : {"global", "tile"}, optional
+        "tile" divides each neuron's weights by its largest magnitude, so prototypes of
+        very different sizes all show (the colour bar then reads relative weight).
+        Default: "global" for non-negative weights, "tile" for signed ones (one
+        untrained unit with large random weights would otherwise wash out the rest).
 
     Returns
     -------
@@ -211,6 +216,15 @@ def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=N
     """
     fmt = _check_output(path, dpi)
     mosaic = tapestry(weights, image_shape, grid, pad)  # validates everything
+    signed = bool(np.nanmin(mosaic) < 0)
+    scale = ("tile" if signed else "global") if scale is None else scale
+    if scale not in ("global", "tile"):
+        raise ValueError(f"scale must be 'global' or 'tile', got {scale!r}")
+    if scale == "tile":
+        w = np.asarray(weights, dtype=np.float64)
+        peak = np.abs(w).max(axis=1, keepdims=True)
+        mosaic = tapestry(np.divide(w, peak, out=np.zeros_like(w), where=peak > 0),
+                          image_shape, grid, pad)
     (h, wd), n = image_shape, len(weights)
     rows, cols = grid_shape(n, grid)
     text = None if labels is None else _tile_labels(labels, n)
@@ -248,7 +262,7 @@ def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=N
                                    zorder=-1))
     # a bar ~0.15 in wide and as tall as the mosaic, whatever the grid's shape
     cb = fig.colorbar(im, ax=ax, fraction=0.2 / img_w, pad=0.02, aspect=img_h / 0.15)
-    cb.set_label("weight")
+    cb.set_label("weight" if scale == "global" else "weight / largest |weight| of its tile")
     cb.ax.tick_params(labelsize=8)
     if text is not None:
         size = float(np.clip(0.22 * 72.0 * img_w / cols, 3.0, 8.0))  # ~22% of tile width

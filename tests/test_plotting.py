@@ -177,10 +177,19 @@ def test_weight_colour_scales_and_labels():
     assert len(fig.axes) == 2  # image + colour bar
     assert [t.get_text() for t in fig.axes[0].texts] == ["0", "\u2013", "2", "9"]
     signed = np.linspace(-1, 3, 4 * 784).reshape(4, 784)
-    im = P.plot_weights(signed).axes[0].images[0]
+    im = P.plot_weights(signed, scale="global").axes[0].images[0]
     assert im.get_cmap().name.startswith("bwr") and im.get_clim() == (-3.0, 3.0)
-    im = P.plot_weights(signed, cmap="viridis").axes[0].images[0]
+    im = P.plot_weights(signed, cmap="viridis", scale="global").axes[0].images[0]
     assert im.get_cmap().name.startswith("viridis") and im.get_clim() == (-3.0, 3.0)
+    # signed weights default to one scale per tile: each tile reaches +-1
+    fig = P.plot_weights(signed)
+    im = fig.axes[0].images[0]
+    assert im.get_clim() == (-1.0, 1.0) and "largest" in fig.axes[1].get_ylabel()
+    data = im.get_array()
+    tile0 = data[:28, :28]
+    assert np.isclose(np.nanmax(np.abs(tile0)), 1.0)
+    with pytest.raises(ValueError, match="scale must be 'global' or 'tile'"):
+        P.plot_weights(signed, scale="row")
 
 
 def test_learning_curve_skips_nan_and_uses_percent():
