@@ -321,7 +321,8 @@ class _Scorer:
                 Wn = W * scale[:, None]
             else:
                 top = float(np.abs(W).max())
-                Wn = W * 2.0 ** -np.ceil(np.log2(top)) if top > 0 else W
+                # ldexp: 2**k itself would overflow for subnormal tops (k up to 1074)
+                Wn = np.ldexp(W, -int(np.ceil(np.log2(top)))) if top > 0 else W
             WT64 = np.ascontiguousarray(Wn.T)
             WT32 = WT64.astype(np.float32)
             wmax = max(float(np.abs(WT64).max()), float(np.abs(WT32).max()))
