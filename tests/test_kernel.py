@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
 import naive
 from conftest import image_like
 from fastsd.kernels import sparsedream as kernel
+from fastsd.kernels.common import apply_sigmoid
 
 PARAMS = dict(xi=0.05, sp=0.05, gamma=0.5, beta=0.01, prec=1e-3)
 N, M, N_SAMPLES = 24, 64, 600
@@ -106,6 +108,39 @@ def test_prune_every_counts_positions(case):
         got = run_kernel(X, order[:150], *state0, prune_every=prune_every)
         for a, b in zip(got, ref):
             np.testing.assert_allclose(a, b, rtol=RTOL64, atol=ATOL64)
+
+
+def test_neuron_count_not_a_multiple_of_the_row_block(case):
+    """N = 13: the blocked ``W`` loops (four rows per sweep) also run their leftover rows."""
+    X, order, _, _ = case
+    state0 = initial_state(seed=2, n=13)
+    ref = run_reference(X, order[:200], *state0)
+    got = run_kernel(X, order[:200], *state0)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=RTOL64, atol=ATOL64)
+    split = run_kernel(X, order[:200], *state0, chunks=(1, 77))
+    for a, b in zip(got, split):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype, max_ulp", [(np.float64, 4), (np.float32, 2)])
+def test_sigmoid_accuracy_and_special_values(dtype, max_ulp):
+    """The inline, vectorised sigmoid of the kernels against ``1 / (1 + exp(-x))``."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.linspace(-800, 800, 100001), rng.normal(0, 5, 100000),
+                        rng.normal(0, 1e-3, 1000)]).astype(dtype)
+    got = x.copy()
+    apply_sigmoid(got)
+    exact = expit(x.astype(np.float64))
+    normal = exact > 1e3 * np.finfo(dtype).tiny
+    ulp = np.spacing(exact.astype(dtype)).astype(np.float64)
+    err = np.abs(got.astype(np.float64) - exact) / ulp
+    assert err[normal].max() <= max_ulp
+    assert np.all(np.abs(got - exact)[~normal] <= np.finfo(dtype).tiny)
+    assert np.all((got >= 0) & (got <= 1))
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, 1e6, -1e6], dtype=dtype)
+    apply_sigmoid(special)
+    np.testing.assert_array_equal(special, [np.nan, 1, 0, 0.5, 1, 0])
 
 
 def test_no_inhibition_leaves_L_untouched(case):

@@ -11,8 +11,13 @@ between cache levels, so they walk four rows at a time: each ``r[j]``, ``g[j]`` 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 #: Floating-point flags for the kernels: reassociation and FMA contraction let LLVM
 #: vectorise reductions (last-bit differences from numpy), while NaN/inf semantics are
@@ -21,14 +26,113 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH)
 
+#: Options for helpers that divide in a loop: IEEE division (``x / 0`` is inf or NaN, as
+#: in numpy) instead of Python's ``ZeroDivisionError`` check, a branch per division that
+#: keeps the loop from vectorising.
+JIT_IEEE = dict(JIT, error_model="numpy")
+
 #: Rows handled together by the blocked ``W`` loops.
 BLOCK = 4
 
+#: Bytes per cache line, the step of :func:`prefetch_row`.
+CACHE_LINE = 64
+
+
+@intrinsic
+def _prefetch(typingctx, arr, index):
+    """Hint the CPU to load the cache line holding ``arr[index]`` (``llvm.prefetch``).
+
+    ``arr`` is a 1-D array. A hint only: it never faults and changes no value.
+    """
+    if not (isinstance(arr, types.Array) and arr.ndim == 1
+            and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        array = context.make_array(array_type)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, array_type, array, [args[1]],
+                                       wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        # read access, keep in all cache levels, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0),
+                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, index), codegen
+
 
 @njit(**JIT)
-def sigmoid(x, one):
-    """Logistic function ``1 / (1 + exp(-x))`` with ``one`` of the working dtype."""
-    return one / (one + np.exp(-x))
+def prefetch_row(x):
+    """Start loading the 1-D array ``x`` into the cache, one hint per 64-byte line.
+
+    The training pass visits the rows of ``X`` in a random order, so the hardware
+    prefetcher cannot guess the next row; each row would otherwise arrive from DRAM
+    while the kernel waits.
+    """
+    step = max(CACHE_LINE // x.itemsize, 1)
+    for j in range(0, x.shape[0], step):
+        _prefetch(x, j)
+
+
+@intrinsic
+def _pow2(typingctx, n):
+    """``2.0 ** n`` for an integral float ``n`` with a normal result (-126 < n < 128 in
+    float32, -1022 < n < 1024 in float64), built from its bits; ``n`` = -127 or -1023
+    gives 0. Unlike ``ldexp`` (a libm call) it vectorises.
+    """
+    if not isinstance(n, types.Float):
+        return None
+    bits, mantissa, bias = (64, 52, 1023) if n.bitwidth == 64 else (32, 23, 127)
+
+    def codegen(context, builder, signature, args):
+        int_type = ir.IntType(bits)
+        k = builder.add(builder.fptosi(args[0], int_type), ir.Constant(int_type, bias))
+        k = builder.shl(k, ir.Constant(int_type, mantissa))
+        return builder.bitcast(k, context.get_value_type(signature.return_type))
+
+    return n(n), codegen
+
+
+#: Cody–Waite split of ln 2: ``LN2_HI`` has 9 significant bits, so ``n * LN2_HI`` is
+#: exact for every exponent ``n`` of either dtype, and ``LN2_HI + LN2_LO`` is ln 2.
+LN2_HI = 0.693359375
+LN2_LO = -2.121944400546905827679e-4
+LOG2E = 1.4426950408889634
+#: ``1 / k!`` for k = 0..13: the Taylor series of ``exp`` on ``|r| <= ln(2) / 2`` is then
+#: exact to 4e-18 relative, below float64 rounding.
+EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(14))
+
+
+@njit(**dict(JIT_IEEE, fastmath=FASTMATH - {"reassoc"}))
+def apply_sigmoid(x):
+    """``x = 1 / (1 + exp(-x))`` elementwise, in place, in the dtype of ``x``.
+
+    ``exp`` is computed inline (range reduction ``-x = n ln 2 + r``, a degree-13 Taylor
+    polynomial in ``r``, scaling by ``2**n`` from the bits) rather than by a libm call
+    per element, so the loop vectorises: 3-5x faster for the 100 neurons of a layer.
+    Within 4 ulp of ``1 / (1 + exp(-x))`` in float64 and 2 ulp in float32; exactly 0 for
+    ``-x`` beyond the dtype's ``exp`` range (where the true value is below the smallest
+    normal number), 1 at the other end, NaN for NaN. ``reassoc`` is left out of the
+    fast-math flags: it would undo the exact range reduction.
+    """
+    dt = x.dtype.type
+    one = dt(1)
+    zero = dt(0)
+    top = dt(np.log(np.finfo(x.dtype).max)) - one  # exp(top) * (1 + 1/2) is finite
+    for i in range(x.shape[0]):
+        y = -x[i]
+        yc = top if y > top else (-top if y < -top else y)  # NaN stays NaN
+        n = np.floor(yc * dt(LOG2E) + dt(0.5))
+        r = (yc - n * dt(LN2_HI)) - n * dt(LN2_LO)
+        e = dt(EXP_TAYLOR[13])
+        for k in range(12, -1, -1):
+            e = e * r + dt(EXP_TAYLOR[k])
+        x[i] = zero if y > top else one / (one + e * _pow2(n))
 
 
 @njit(**JIT)
@@ -49,14 +153,15 @@ def forward(a, t, L, p, o):
     ``p = sigmoid(a - t)`` and ``o = sigmoid(a - L p - t)``, written into ``p`` and ``o``.
     """
     n = a.shape[0]
-    one = a.dtype.type(1)
     for i in range(n):
-        p[i] = sigmoid(a[i] - t[i], one)
+        p[i] = a[i] - t[i]
+    apply_sigmoid(p)
     for i in range(n):
         lp = a.dtype.type(0)
         for j in range(n):
             lp += L[i, j] * p[j]
-        o[i] = sigmoid(a[i] - lp - t[i], one)
+        o[i] = a[i] - lp - t[i]
+    apply_sigmoid(o)
 
 
 @njit(**JIT)
@@ -66,28 +171,36 @@ def respond(a, t, L, p, o, o_prev, beta, sp2, pending, use_L):
     If ``pending``, row ``i`` of ``L`` gets the previous sample's inhibition update
     ``beta (o_prev[i] o_prev - sp²)`` (diagonal kept at zero) right before it enters
     this sample's ``L p``: the same arithmetic as updating ``L`` after the previous
-    sample, but ``L`` is read once per sample instead of twice. If not ``use_L``
-    (``L`` is zero and ``beta`` is zero), ``o = sigmoid(a - t)`` exactly, and ``p`` and
-    ``L p`` are skipped.
+    sample, but ``L`` is read once per sample instead of twice. Each updated element
+    enters ``L p`` straight from the register it was computed in (a second loop reading
+    back the row just stored stalls on store forwarding and took twice as long). If not
+    ``use_L`` (``L`` is zero and ``beta`` is zero), ``o = sigmoid(a - t)`` exactly, and
+    ``p`` and ``L p`` are skipped.
     """
     n = a.shape[0]
-    one = a.dtype.type(1)
+    zero = a.dtype.type(0)
     if not use_L:
         for i in range(n):
-            o[i] = sigmoid(a[i] - t[i], one)
+            o[i] = a[i] - t[i]
+        apply_sigmoid(o)
         return
     for i in range(n):
-        p[i] = sigmoid(a[i] - t[i], one)
+        p[i] = a[i] - t[i]
+    apply_sigmoid(p)
     for i in range(n):
+        lp = zero
         if pending:
             oi = o_prev[i]
             for j in range(n):
-                L[i, j] += beta * (oi * o_prev[j] - sp2)
-            L[i, i] = 0
-        lp = a.dtype.type(0)
-        for j in range(n):
-            lp += L[i, j] * p[j]
-        o[i] = sigmoid(a[i] - lp - t[i], one)
+                lij = L[i, j] + beta * (oi * o_prev[j] - sp2)
+                lij = zero if j == i else lij
+                L[i, j] = lij
+                lp += lij * p[j]
+        else:
+            for j in range(n):
+                lp += L[i, j] * p[j]
+        o[i] = a[i] - lp - t[i]
+    apply_sigmoid(o)
 
 
 @njit(**JIT)
@@ -139,9 +252,12 @@ def reconstruct(W, o, r):
             r[j] += W[i, j] * oi
 
 
-@njit(**JIT)
+@njit(**JIT_IEEE)
 def relative_error(v, r, prec, g):
-    """``g = (v - r) / max(r, prec)``: the per-pixel factor of the weight update."""
+    """``g = (v - r) / max(r, prec)``: the per-pixel factor of the weight update.
+
+    Compiled with IEEE division (``JIT_IEEE``) so that the loop vectorises.
+    """
     for j in range(v.shape[0]):
         g[j] = (v[j] - r[j]) / max(r[j], prec)
 
