@@ -141,11 +141,11 @@ def main(argv=None) -> None:
         times["notebook", threads] = (f"notebook numpy, {label}", t)
         with _numba_threads(threads):
             for dtype, X in (("float64", x64), ("float32", x32)):
-                krotov_module._THREADS.clear()  # probe afresh
+                krotov_module._CHOOSER._choices.clear()  # probe afresh
                 t = _best_of(lambda: run_fastsd(X, dtype), args.repeat)
                 name = f"fastsd {dtype}, {label}"
                 if threads > 1:
-                    chosen = {v[0] for v in krotov_module._THREADS.values()}
+                    chosen = {v[0] for v in krotov_module._CHOOSER._choices.values()}
                     name = f"fastsd {dtype}, <= {threads} (used {'/'.join(map(str, chosen))})"
                 times[dtype, threads] = (name, t)
     for name, t in times.values():

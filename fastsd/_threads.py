@@ -1,21 +1,88 @@
-"""Keeping BLAS to one thread around code that interleaves BLAS calls with Numba.
+"""Thread counts for passes that mix compiled code with BLAS or parallel regions.
 
-On a 2-core machine, OpenBLAS's threads spin while waiting for work; when its calls
-alternate with Numba kernels (mini-batches) or are skinny products (the probe), the two
-thread pools starve each other and a run becomes several times slower (measured: one
-mini-batch epoch 5 s with default threads against 0.9 s with one BLAS thread). fastsd
-depends on ``threadpoolctl`` (scikit-learn's tool for this) to limit BLAS at run time.
+On a 2-core machine, threads that wait for each other many times per pass (OpenBLAS's
+spinning workers between calls that alternate with Numba kernels, or a Numba parallel
+region entered every batch) cost little when the cores are idle but can make a pass
+several times slower than one thread when other processes keep the cores busy
+(measured: a mini-batch epoch took 5 s instead of 0.9 s). So:
+
+- :func:`one_blas_thread` limits BLAS to one thread inside a ``with`` block (through
+  ``threadpoolctl``, scikit-learn's tool for this, a dependency of fastsd);
+- :class:`ThreadChooser` times the start of a pass with all threads and with one, and
+  keeps the faster setting for that kind of pass for a while.
 """
 from __future__ import annotations
 
+import os
+import time
+from typing import Callable
+
 from threadpoolctl import ThreadpoolController
+
+#: Batches run with all threads, then as many with one thread, at the start of a pass of
+#: at least 4 × as many batches (a shorter pass with no recent choice uses one thread).
+PROBE_BATCHES = 8
+#: All threads are chosen only if they took less than this fraction of one thread's time.
+PROBE_MARGIN = 0.8
+#: Seconds a choice is reused for the same kind of pass before probing again.
+PROBE_EVERY = 30.0
 
 _CONTROLLER = None
 
 
-def one_blas_thread():
-    """Context manager: BLAS libraries loaded by numpy/scipy use one thread inside."""
+def _controller() -> ThreadpoolController:
     global _CONTROLLER
     if _CONTROLLER is None:  # enumerating the loaded libraries takes a few ms: once
         _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+    return _CONTROLLER
+
+
+def blas_threads(n: int):
+    """Context manager: BLAS libraries loaded by numpy/scipy use ``n`` threads inside."""
+    return _controller().limit(limits=n, user_api="blas")
+
+
+def one_blas_thread():
+    """Context manager: BLAS uses one thread inside."""
+    return blas_threads(1)
+
+
+def max_blas_threads() -> int:
+    """Threads BLAS would use by default (at least 1)."""
+    counts = [lib["num_threads"] for lib in _controller().info()
+              if lib.get("user_api") == "blas"]
+    return max(counts, default=os.cpu_count() or 1)
+
+
+class ThreadChooser:
+    """Choose between all threads and one for a pass, by timing its first batches.
+
+    ``run(start, stop, threads)`` must process positions ``start <= k < stop`` of the
+    pass with that many threads; results must not depend on the thread count.
+    """
+
+    def __init__(self):
+        self._choices: dict[tuple, tuple[int, float]] = {}
+
+    def start(self, key: tuple, run: Callable[[int, int, int], object], n_samples: int,
+              batch: int, max_threads: int) -> tuple[int, int]:
+        """Return ``(threads, position)``: the setting to use from ``position`` on (the
+        samples before it were run by the probe, if one was needed)."""
+        if max_threads <= 1:
+            return 1, 0
+        key = (max_threads, *key)
+        choice = self._choices.get(key)
+        if choice is not None and time.monotonic() - choice[1] < PROBE_EVERY:
+            return choice[0], 0
+        span = PROBE_BATCHES * batch
+        if n_samples < 4 * span:
+            return 1, 0
+        clock = time.perf_counter()
+        run(0, span, max_threads)
+        multi = time.perf_counter() - clock
+        clock = time.perf_counter()
+        run(span, 2 * span, 1)
+        single = time.perf_counter() - clock
+        threads = max_threads if multi < PROBE_MARGIN * single else 1
+        self._choices[key] = (threads, time.monotonic())
+        return threads, 2 * span

@@ -3,13 +3,13 @@ units" (Krotov & Hopfield, PNAS 2019) as an estimator."""
 from __future__ import annotations
 
 import os
-import time
 
 import numba
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import base
+from ._threads import ThreadChooser
 from ._validation import check_dtype, check_inputs, check_number, check_random_state
 from .kernels import krotov as kernel
 from .sparsedream import TrainingDiverged, _check_order
@@ -19,16 +19,8 @@ from .sparsedream import TrainingDiverged, _check_order
 #: Chunking does not change results.
 CHUNK = 6000
 
-#: Batches run with all threads and then as many with one thread at the start of a pass
-#: of at least 4 × as many batches to pick the faster setting (a shorter pass with no
-#: recent choice to go by uses one thread); see ``_probe_threads``.
-PROBE_BATCHES = 8
-#: All threads are chosen only if they took less than this fraction of one thread's time.
-PROBE_MARGIN = 0.8
-#: Seconds a thread choice is reused (for the same problem shape) before probing again.
-PROBE_EVERY = 30.0
-#: ``{(max_threads, n_neurons, n_features, batch_size, dtype): (threads, when)}``.
-_THREADS: dict[tuple, tuple[int, float]] = {}
+#: Chooses one or all threads for a pass by timing its first batches.
+_CHOOSER = ThreadChooser()
 
 
 @base.register
@@ -202,15 +194,8 @@ class KrotovHopfield(base.PrototypeModel):
                     "The model keeps the weights it had before this pass.")
             bar.update(stop - start)
 
-        threads, position = 1, 0
-        if max_threads > 1:
-            key = (max_threads, *W.shape, batch, dtype.name)
-            choice = _THREADS.get(key)
-            if choice is not None and time.monotonic() - choice[1] < PROBE_EVERY:
-                threads = choice[0]
-            elif order.size >= 4 * PROBE_BATCHES * batch:
-                threads, position = _probe_threads(run, max_threads, PROBE_BATCHES * batch)
-                _THREADS[key] = (threads, time.monotonic())
+        threads, position = _CHOOSER.start((*W.shape, batch, dtype.name), run, order.size,
+                                           batch, max_threads)
         step = max(1, CHUNK // batch) * batch
         for start in range(position, order.size, step):
             run(start, min(start + step, order.size), threads)
@@ -237,24 +222,6 @@ class KrotovHopfield(base.PrototypeModel):
     def load(cls, path: str | os.PathLike) -> "KrotovHopfield":
         """Read a model written by :meth:`save` (``.npz``, no pickle)."""
         return base.load(path, expected=cls)
-
-
-def _probe_threads(run, max_threads: int, span: int) -> tuple[int, int]:
-    """Run the first ``span`` samples of a pass with ``max_threads``, the next ``span``
-    with one thread; return the setting to use and the number of samples done.
-
-    The pass synchronises its threads three times per batch: cheap on an idle machine,
-    but when other processes keep the cores busy, waiting for a descheduled thread can
-    make it many times slower than one thread. Many threads must therefore win clearly
-    (by ``PROBE_MARGIN``) to be chosen. Results are the same either way.
-    """
-    start = time.perf_counter()
-    run(0, span, max_threads)
-    multi = time.perf_counter() - start
-    start = time.perf_counter()
-    run(span, 2 * span, 1)
-    single = time.perf_counter() - start
-    return (max_threads if multi < PROBE_MARGIN * single else 1), 2 * span
 
 
 def _in_dtype(name: str, value: float, dtype: np.dtype) -> None:

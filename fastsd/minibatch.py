@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._threads import one_blas_thread
+from ._threads import blas_threads as limit_blas
 from .kernels.common import all_finite
 from .kernels.minibatch import (
     batch_drive, batch_relative_error, batch_responses, positive_update,
@@ -26,16 +26,17 @@ class MiniBatchPass:
         self.ST = np.empty((n_features, n_neurons), dtype)
         self.p = np.empty(n_neurons, dtype)
 
-    def run(self, X, order, start, stop, W, t, L, hp, prune_every) -> int:
+    def run(self, X, order, start, stop, W, t, L, hp, prune_every, blas_threads=1) -> int:
         """Positions ``start <= k < stop`` of ``order`` in batches, state in place.
 
         A batch is pruned after its update if it holds a position ``k`` with
         ``k % prune_every == 0``. ``start`` should be a multiple of the batch size for
         the batches to line up across calls. Returns -1, or the first position of a
-        batch after which the state was no longer finite. BLAS runs on one thread
-        meanwhile (see :mod:`fastsd._threads`).
+        batch after which the state was no longer finite. BLAS runs on
+        ``blas_threads`` threads meanwhile (see :mod:`fastsd._threads`; the results do
+        not depend on it).
         """
-        with one_blas_thread():
+        with limit_blas(blas_threads):
             return self._run(X, order, start, stop, W, t, L, hp, prune_every)
 
     def _run(self, X, order, start, stop, W, t, L, hp, prune_every) -> int:

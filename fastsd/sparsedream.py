@@ -11,11 +11,16 @@ from . import base
 from ._validation import check_dtype, check_inputs, check_number, check_random_state
 from .kernels import sparsedream as kernel
 from .minibatch import MiniBatchPass
+from ._threads import ThreadChooser, max_blas_threads
 
 #: Samples handed to the compiled pass per call: bounds the time between progress-bar
 #: updates and Ctrl-C checks. Chunking does not change results (the drive ``a`` of the
 #: next sample is carried across calls).
 CHUNK = 4096
+
+
+#: Chooses one or all BLAS threads for mini-batch passes by timing their first batches.
+_CHOOSER = ThreadChooser()
 
 
 class TrainingDiverged(FloatingPointError, ValueError):
@@ -180,21 +185,20 @@ class SparseDream(base.PrototypeModel):
             a, p, o = (np.empty(N, dtype) for _ in range(3))
             r, g = (np.empty(m, dtype) for _ in range(2))
 
-            def run(start, stop):
+            def run(start, stop, threads):
                 return kernel.sparsedream_pass(X, order, start, stop, W, t, L, hp,
                                                params["prune_every"], a, p, o, r, g)
         else:
             work = MiniBatchPass(N, m, batch, dtype)
 
-            def run(start, stop):
-                return work.run(X, order, start, stop, W, t, L, hp, params["prune_every"])
+            def run(start, stop, threads):
+                return work.run(X, order, start, stop, W, t, L, hp, params["prune_every"],
+                                blas_threads=threads)
 
-        chunk = -(-CHUNK // batch) * batch  # whole batches per chunk
-        for start in range(0, order.size, chunk):
-            stop = min(start + chunk, order.size)
+        def step(start, stop, threads):
             if xi_at is not None:
                 hp[kernel.XI] = xi_at(start)
-            bad = run(start, stop)
+            bad = run(start, stop, threads)
             if bad >= 0:
                 raise TrainingDiverged(
                     f"training diverged: weights, thresholds or inhibition became NaN or "
@@ -202,6 +206,14 @@ class SparseDream(base.PrototypeModel):
                     f"gamma={params['gamma']}, beta={params['beta']}); lower the rates. "
                     "The model keeps the state it had before this pass.")
             bar.update(stop - start)
+
+        threads, position = 1, 0
+        if batch > 1:  # BLAS threads: all if they are clearly faster right now, else one
+            threads, position = _CHOOSER.start((N, m, batch, dtype.name), step, order.size,
+                                               batch, max_blas_threads())
+        chunk = -(-CHUNK // batch) * batch  # whole batches per chunk
+        for start in range(position, order.size, chunk):
+            step(start, min(start + chunk, order.size), threads)
         self.weights_, self.thresholds_, self.inhibition_ = W, t, L
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
         dead = int(np.sum(~W.any(axis=1)))

@@ -139,11 +139,11 @@ def test_chunks_blocks_and_threads_give_identical_results(case):
 
 def test_fit_same_with_any_thread_setting():
     """The estimator times one and all threads at the start of a long pass and keeps
-    the faster (``_probe_threads``): the choice must not change the result."""
+    the faster (``fastsd._threads.ThreadChooser``): the choice must not change the result."""
     X = image_like(400, M, seed=12)
     kw = dict(batch_size=10, random_state=2)    # 40 batches: probed
     before = numba.get_num_threads()
-    krotov_module._THREADS.clear()
+    krotov_module._CHOOSER._choices.clear()
     try:
         numba.set_num_threads(1)
         one = KrotovHopfield(N, **kw).fit(X, epochs=2)
@@ -153,7 +153,7 @@ def test_fit_same_with_any_thread_setting():
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one.weights_, many.weights_)
     if numba.config.NUMBA_NUM_THREADS > 1:  # the probe ran and its choice is remembered
-        (key, (threads, _)), = krotov_module._THREADS.items()
+        (key, (threads, _)), = krotov_module._CHOOSER._choices.items()
         assert key == (numba.config.NUMBA_NUM_THREADS, N, M, 10, "float64")
         assert threads in (1, numba.config.NUMBA_NUM_THREADS)
 
