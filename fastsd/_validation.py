@@ -46,6 +46,16 @@ def check_number(name: str, value: Any, *, low=None, high=None, low_open=False,
     return value
 
 
+def check_fits_dtype(name: str, value: float, dtype: np.dtype) -> None:
+    """Raise if ``value`` over- or underflows to another sign class in ``dtype``
+    (``1e200`` is inf and ``1e-50`` is 0 in float32)."""
+    with np.errstate(over="ignore", under="ignore"):
+        cast = dtype.type(value)
+    if not np.isfinite(cast) or (value > 0) != (cast > 0):
+        raise ValueError(f"{name}={value!r} is out of range for {dtype.name}; use "
+                         "dtype='float64' or a less extreme value")
+
+
 def check_random_state(random_state: Any) -> np.random.Generator:
     """Return a ``Generator`` from None, an int seed, or a Generator."""
     if random_state is None or isinstance(random_state, np.random.Generator):

@@ -72,6 +72,9 @@ class PrototypeModel:
     def _check_params(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _n_neurons(self) -> int:
+        return self._check_params()["n_neurons"]
+
     # -- state --------------------------------------------------------------------
     def _has_state(self) -> bool:
         return all(getattr(self, name, None) is not None for name in self._state)

@@ -10,7 +10,9 @@ from tqdm.auto import tqdm
 
 from . import base
 from ._threads import ThreadChooser
-from ._validation import check_dtype, check_inputs, check_number, check_random_state
+from ._validation import (
+    check_dtype, check_fits_dtype, check_inputs, check_number, check_random_state,
+)
 from .kernels import krotov as kernel
 from .sparsedream import TrainingDiverged, _check_order
 
@@ -112,11 +114,8 @@ class KrotovHopfield(base.PrototypeModel):
             dtype=check_dtype(self.dtype),
         )
         for name in ("eps0", "delta", "prec"):
-            _in_dtype(name, params[name], params["dtype"])
+            check_fits_dtype(name, params[name], params["dtype"])
         return params
-
-    def _n_neurons(self) -> int:
-        return self._check_params()["n_neurons"]
 
     # -- training -------------------------------------------------------------------
     def _init_state(self, n_features: int, rng: np.random.Generator, dtype) -> None:
@@ -145,7 +144,7 @@ class KrotovHopfield(base.PrototypeModel):
         params = self._check_params()
         if eps is not None:
             eps = check_number("eps", eps, low=0, low_open=True)
-            _in_dtype("eps", eps, params["dtype"])
+            check_fits_dtype("eps", eps, params["dtype"])
         else:
             eps = params["eps0"]
         fresh = not self._has_state()
@@ -222,15 +221,6 @@ class KrotovHopfield(base.PrototypeModel):
     def load(cls, path: str | os.PathLike) -> "KrotovHopfield":
         """Read a model written by :meth:`save` (``.npz``, no pickle)."""
         return base.load(path, expected=cls)
-
-
-def _in_dtype(name: str, value: float, dtype: np.dtype) -> None:
-    """Raise if ``value`` over- or underflows to a different sign class in ``dtype``."""
-    with np.errstate(over="ignore", under="ignore"):
-        cast = dtype.type(value)
-    if not np.isfinite(cast) or (value > 0) != (cast > 0):
-        raise ValueError(f"{name}={value!r} is out of range for {dtype.name}; use "
-                         "dtype='float64' or a less extreme value")
 
 
 def _check_batch(batch_size: int, n: int, what: str) -> None:

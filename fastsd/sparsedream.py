@@ -8,7 +8,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import base
-from ._validation import check_dtype, check_inputs, check_number, check_random_state
+from ._validation import (
+    check_dtype, check_fits_dtype, check_inputs, check_number, check_random_state,
+)
 from .kernels import sparsedream as kernel
 from .minibatch import MiniBatchPass
 from ._threads import ThreadChooser, max_blas_threads
@@ -114,15 +116,9 @@ class SparseDream(base.PrototypeModel):
         hp = np.empty(kernel.N_HYPER, dtype=dtype)
         for name, slot in zip(names, (kernel.XI, kernel.SP, kernel.GAMMA, kernel.BETA,
                                       kernel.PREC)):
-            with np.errstate(over="ignore", under="ignore"):
-                hp[slot] = params[name]
-            if not np.isfinite(hp[slot]) or (params[name] > 0) != (hp[slot] > 0):
-                raise ValueError(f"{name}={params[name]!r} is out of range for "
-                                 f"{dtype.name}; use dtype='float64' or a smaller value")
+            check_fits_dtype(name, params[name], dtype)
+            hp[slot] = params[name]
         return hp
-
-    def _n_neurons(self) -> int:
-        return self._check_params()["n_neurons"]
 
     # -- training -------------------------------------------------------------------
     def _init_state(self, n_features: int, rng: np.random.Generator, dtype) -> None:
