@@ -4,7 +4,7 @@ from __future__ import annotations
 from .sparsedream import SparseDream
 
 #: Defaults of ``fastsd.train`` and ``fastsd train``: the best setting of the search in
-#: ``sweeps/search_*.toml`` (89.0 ± 0.6% cosine WTA over 3 seeds at N=100 in ~8 s of
+#: ``sweeps/search_*.toml`` (88.8 ± 0.4% cosine WTA over 3 seeds at N=100 in ~6 s of
 #: training, against 86.0 ± 0.3% for the notebook's best-documented setting): no
 #: inhibition, gentler homeostasis, xi annealed to 0 over 8 full epochs, float32.
 TRAIN_DEFAULTS = dict(n_neurons=100, xi=0.015, sp=0.01, gamma=1.5, beta=0.0,
