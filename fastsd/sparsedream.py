@@ -13,7 +13,6 @@ from ._validation import (
 )
 from .kernels import sparsedream as kernel
 from .minibatch import MiniBatchPass
-from ._threads import ThreadChooser, max_blas_threads
 
 #: Samples handed to the compiled pass per call: bounds the time between progress-bar
 #: updates and Ctrl-C checks. Chunking does not change results (the drive ``a`` of the
@@ -21,8 +20,6 @@ from ._threads import ThreadChooser, max_blas_threads
 CHUNK = 4096
 
 
-#: Chooses one or all BLAS threads for mini-batch passes by timing their first batches.
-_CHOOSER = ThreadChooser()
 
 
 class TrainingDiverged(FloatingPointError, ValueError):
@@ -58,6 +55,10 @@ class SparseDream(base.PrototypeModel):
         is held fixed within a batch and updated once from the summed per-sample
         updates (see :mod:`fastsd.kernels.minibatch`), while thresholds and inhibition
         are still updated sample by sample. Much faster, not identical.
+    min_response : float, default 1e-4
+        Mini-batches only: responses below this value are left out of the weight
+        update's products (they still act on thresholds and inhibition), which makes
+        those products sparse. In [0, 1); 0 keeps every response.
     dtype : {"float64", "float32"}, default "float64"
         Dtype of the state and of the arithmetic.
     random_state : int or None
@@ -79,8 +80,8 @@ class SparseDream(base.PrototypeModel):
     }
 
     def __init__(self, n_neurons=100, *, xi=0.02, sp=0.01, gamma=1.0, beta=0.005,
-                 prec=1e-10, prune_every=100, anneal=False, batch_size=1, dtype="float64",
-                 random_state=None):
+                 prec=1e-10, prune_every=100, anneal=False, batch_size=1, min_response=1e-4,
+                 dtype="float64", random_state=None):
         self.n_neurons = n_neurons
         self.xi = xi
         self.sp = sp
@@ -90,6 +91,7 @@ class SparseDream(base.PrototypeModel):
         self.prune_every = prune_every
         self.anneal = anneal
         self.batch_size = batch_size
+        self.min_response = min_response
         self.dtype = dtype
         self.random_state = random_state
 
@@ -106,6 +108,8 @@ class SparseDream(base.PrototypeModel):
             prune_every=check_number("prune_every", self.prune_every, low=1, integer=True),
             anneal=_check_bool("anneal", self.anneal),
             batch_size=check_number("batch_size", self.batch_size, low=1, integer=True),
+            min_response=check_number("min_response", self.min_response, low=0, high=1,
+                                      high_open=True),
             dtype=check_dtype(self.dtype),
         )
 
@@ -181,20 +185,19 @@ class SparseDream(base.PrototypeModel):
             a, p, o = (np.empty(N, dtype) for _ in range(3))
             r, g = (np.empty(m, dtype) for _ in range(2))
 
-            def run(start, stop, threads):
+            def run(start, stop):
                 return kernel.sparsedream_pass(X, order, start, stop, W, t, L, hp,
                                                params["prune_every"], a, p, o, r, g)
         else:
-            work = MiniBatchPass(N, m, batch, dtype)
+            work = MiniBatchPass(N, m, batch, dtype, params["min_response"])
 
-            def run(start, stop, threads):
-                return work.run(X, order, start, stop, W, t, L, hp, params["prune_every"],
-                                blas_threads=threads)
+            def run(start, stop):
+                return work.run(X, order, start, stop, W, t, L, hp, params["prune_every"])
 
-        def step(start, stop, threads):
+        def step(start, stop):
             if xi_at is not None:
                 hp[kernel.XI] = xi_at(start)
-            bad = run(start, stop, threads)
+            bad = run(start, stop)
             if bad >= 0:
                 raise TrainingDiverged(
                     f"training diverged: weights, thresholds or inhibition became NaN or "
@@ -203,13 +206,9 @@ class SparseDream(base.PrototypeModel):
                     "The model keeps the state it had before this pass.")
             bar.update(stop - start)
 
-        threads, position = 1, 0
-        if batch > 1:  # BLAS threads: all if they are clearly faster right now, else one
-            threads, position = _CHOOSER.start((N, m, batch, dtype.name), step, order.size,
-                                               batch, max_blas_threads())
         chunk = -(-CHUNK // batch) * batch  # whole batches per chunk
-        for start in range(position, order.size, chunk):
-            step(start, min(start + chunk, order.size), threads)
+        for start in range(0, order.size, chunk):
+            step(start, min(start + chunk, order.size))
         self.weights_, self.thresholds_, self.inhibition_ = W, t, L
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
         dead = int(np.sum(~W.any(axis=1)))

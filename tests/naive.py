@@ -58,12 +58,13 @@ def cosine_wta(W, x_train, y_train, x_test, y_test, n_classes=10):
 
 
 def sparsedream_minibatch_pass(X, order, W, t, L, *, batch_size, xi, sp, gamma, beta,
-                               prec, prune_every):
+                               prec, prune_every, min_response=0.0):
     """Mini-batch scheme of ``fastsd.kernels.minibatch``, written out per sample.
 
     Per batch: ``W`` fixed; for each sample in order, the forward pass with the current
-    ``t``, ``L``, then ``L`` and ``t`` updated; the weight update
-    ``W·f(xi Σ_b o_b g_bᵀ)`` with ``f(x) = 1 + x`` (x >= 0), ``1 / (1 - x)`` (x < 0);
+    ``t``, ``L``, then ``L`` and ``t`` updated with ``o``; the weight products use
+    ``õ = o`` where ``o >= min_response``, else 0; the weight update
+    ``W·f(xi Σ_b õ_b g_bᵀ)`` with ``f(x) = 1 + x`` (x >= 0), ``1 / (1 - x)`` (x < 0);
     pruning if the batch holds a position that is a multiple of ``prune_every``.
     """
     for lo in range(0, len(order), batch_size):
@@ -75,11 +76,12 @@ def sparsedream_minibatch_pass(X, order, W, t, L, *, batch_size, xi, sp, gamma, 
             a = W @ v
             p = sigmoid(a - tt)
             o = sigmoid(a - L @ p - tt)
-            r = W.T @ o
             L += beta * (o @ o.T - sp * sp)
             np.fill_diagonal(L, 0)
             t += gamma * (o.ravel() - sp)
-            S += o @ ((v - r) / np.maximum(r, prec)).T
+            o_w = np.where(o >= min_response, o, 0)
+            r = W.T @ o_w
+            S += o_w @ ((v - r) / np.maximum(r, prec)).T
         x = xi * S
         W *= np.where(x >= 0, 1 + x, 1 / (1 - np.minimum(x, 0)))
         if any(k % prune_every == 0 for k in range(lo, lo + len(batch))):

@@ -92,3 +92,22 @@ def test_missing_or_foreign_model_file(command, tmp_path, capsys):
 def test_bad_data_path(model_path, tmp_path, capsys):
     assert main(["eval", model_path, "--data", str(tmp_path / "none.npz")]) == 2
     assert "none.npz" in capsys.readouterr().err
+
+
+def test_train_minibatch_flags_reach_the_model(small_data, tmp_path, capsys):
+    out = tmp_path / "mb.npz"
+    png = tmp_path / "mb.png"
+    assert main(["train", "--data", small_data, "--epochs", "1", "--samples-per-epoch",
+                 "2000", "--batch-size", "50", "--min-response", "0.001", "--dtype",
+                 "float32", "--out", str(out), "--weights-png", str(png),
+                 "--no-progress"]) == 0
+    assert "cosine WTA test accuracy" in capsys.readouterr().out
+    model = SparseDream.load(out)
+    assert (model.batch_size, model.min_response, model.samples_seen_) == (50, 0.001, 2000)
+    assert is_png(png)
+
+
+def test_train_rejects_bad_min_response(small_data, tmp_path, capsys):
+    assert main(["train", "--data", small_data, "--batch-size", "50", "--min-response",
+                 "1.5", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "min_response must be < 1" in capsys.readouterr().err

@@ -19,20 +19,52 @@ def _state(seed=0, n=16, m=64):
     return W, rng.normal(0, 0.1, n), np.zeros((n, n))
 
 
-@pytest.mark.parametrize("batch_size, prune_every", [(10, 25), (32, 100), (7, 1)])
-def test_matches_reference(batch_size, prune_every):
+@pytest.mark.parametrize("batch_size, prune_every, min_response",
+                         [(10, 25, 0.0), (32, 100, 0.0), (7, 1, 0.0), (10, 25, 0.05),
+                          (32, 100, 0.2), (1, 7, 0.1)])
+def test_matches_reference(batch_size, prune_every, min_response):
+    """Same state, data and order as the numpy description: equal to float64 rounding
+    (rtol 1e-9, as for the per-sample kernel; observed ~1e-15)."""
     X = image_like(300, 64, seed=1)
     order = np.random.default_rng(2).permutation(300)
     W, t, L = _state()
     ref = [a.copy() for a in (W, t, L)]
     naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=batch_size,
-                                     prune_every=prune_every, **RATES)
+                                     prune_every=prune_every, min_response=min_response,
+                                     **RATES)
     hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
-    work = MiniBatchPass(16, 64, batch_size, np.float64)
+    work = MiniBatchPass(16, 64, batch_size, np.float64, min_response)
     assert work.run(X, order, 0, 300, W, t, L, hp, prune_every) == -1
     for got, want in zip((W, t, L), ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     assert np.sum(W == 0) > 0 and np.abs(L).max() > 0
+
+
+def test_min_response_leaves_out_small_responses():
+    """The floor changes the result (the weight products really skip responses), and
+    responses below it still drive the thresholds: with a floor above every response,
+    W only sees pruning while t moves."""
+    X = image_like(300, 64, seed=1)
+    order = np.random.default_rng(2).permutation(300)
+    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    results = {}
+    for floor in (0.0, 0.05, 0.999):
+        W, t, L = _state()
+        MiniBatchPass(16, 64, 10, np.float64, floor).run(X, order, 0, 300, W, t, L, hp, 25)
+        results[floor] = W, t
+    assert not np.allclose(results[0.0][0], results[0.05][0])
+    W0 = _state()[0]
+    np.testing.assert_array_equal(results[0.999][0], np.where(W0 <= 1e-3, 0, W0))
+    assert not np.allclose(results[0.999][1], _state()[1])
+
+
+def test_min_response_errors():
+    X = image_like(50, 16)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="min_response"):
+            SparseDream(4, batch_size=10, min_response=bad).fit(X)
+    with pytest.raises(TypeError, match="min_response"):
+        SparseDream(4, batch_size=10, min_response="small").fit(X)
 
 
 def test_model_chunking_lines_up_with_batches():
@@ -44,7 +76,8 @@ def test_model_chunking_lines_up_with_batches():
     model.weights_, model.thresholds_, model.inhibition_ = W.copy(), t.copy(), L.copy()
     model.partial_fit(X, order=order)
     hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
-    MiniBatchPass(8, 16, 64, np.float64).run(X, order, 0, 9000, W, t, L, hp, 100)
+    MiniBatchPass(8, 16, 64, np.float64, model.min_response).run(
+        X, order, 0, 9000, W, t, L, hp, 100)
     assert np.array_equal(model.weights_, W) and np.array_equal(model.thresholds_, t)
 
 
@@ -77,14 +110,14 @@ def test_float32_minibatch():
 
 
 def test_real_mnist_accuracy_close_to_exact(mnist):
-    """One 20k-sample epoch: mini-batch (B=100) within 3 pp of the exact rule (one seed;
+    """One 20k-sample epoch: mini-batch (B=50) within 3 pp of the exact rule (one seed;
     the 3-seed comparison on full epochs is in tools/minibatch_accuracy.py)."""
     from fastsd.evaluate import cosine_wta
 
     X = mnist.x_train[:20000]
     accs = {}
-    for batch in (1, 100):
+    for batch in (1, 50):
         model = SparseDream(100, batch_size=batch, dtype="float32", random_state=0).fit(X)
         accs[batch] = cosine_wta(model.weights_, mnist.x_train, mnist.y_train,
                                  mnist.x_test, mnist.y_test).accuracy
-    assert accs[100] > 0.75 and accs[100] > accs[1] - 0.03, accs
+    assert accs[50] > 0.75 and accs[50] > accs[1] - 0.03, accs

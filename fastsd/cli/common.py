@@ -28,6 +28,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, defaults: dict) -> None
                        help="samples per mini-batch (SparseDream: default "
                             f"{defaults.get('batch_size', 1)}, 1 = the exact per-sample "
                             "rule; Krotov-Hopfield: default 100)")
+    group.add_argument("--min-response", type=float, default=defaults.get("min_response", 1e-4),
+                       help="SparseDream mini-batches: responses below this are left out of "
+                            "the weight update's products (default %(default)s; 0 keeps all)")
     group.add_argument("--anneal", action=argparse.BooleanOptionalAction,
                        default=defaults.get("anneal", False),
                        help="SparseDream: lower xi linearly to 0 over the epochs "
@@ -45,7 +48,7 @@ def model_params(args: argparse.Namespace) -> dict:
     params = dict(n_neurons=args.n_neurons, xi=args.xi, sp=args.sp, gamma=args.gamma,
                   beta=args.beta, prune_every=args.prune_every, anneal=args.anneal,
                   batch_size=args.batch_size if args.batch_size is not None else 1,
-                  dtype=args.dtype, random_state=args.seed)
+                  min_response=args.min_response, dtype=args.dtype, random_state=args.seed)
     if args.prec is not None:
         params["prec"] = args.prec
     return params

@@ -1,95 +1,246 @@
-"""Mini-batch SparseDream: the per-sample parts of a batch, and the batched update.
+"""Mini-batch SparseDream: a whole pass in compiled code, sparse in the responses.
 
-Within a batch ``W`` is held fixed, so the heavy products are matrix products: the
-drive ``A = X_b Wᵀ`` (here, over the non-zero pixels only), and ``R = O W`` and
-``S = Oᵀ G`` done by BLAS in the driver (``fastsd.minibatch``). The kernels work on
-the transposed weights ``Wᵀ`` (m, N), so that one pixel's weights to all neurons are
-contiguous. What stays per sample, in ``batch_responses``, is the cheap and
-order-dependent part: the forward pass with the current thresholds and inhibition, and
-the threshold and inhibition updates, so homeostasis still acts sample by sample
-exactly as in the per-sample rule.
+The scheme, per batch of ``B`` samples:
 
-The weight update is multiplicative, ``w ← w·f(ξ s)`` with ``s = Σ_b o_b g_b`` summed
-over the batch, and ``f(x) = 1 + x`` for ``x >= 0`` but ``1 / (1 - x)`` for ``x < 0``.
-Both forms agree to first order (the per-sample rule is ``f(x) = 1 + x``); the second
-keeps weights positive when many samples of a batch push the same weight down at once,
-where ``1 + x`` would cross zero and prune the whole neuron away (this is what broke
-the research notebook's mini-batch attempt).
+- ``W`` is held fixed. Each sample's drive ``a = W v`` comes from a transposed copy
+  ``Wᵀ`` (m, N), over the non-zero pixels only (one pixel's weights to all neurons are
+  contiguous there).
+- The forward pass, the threshold update and the inhibition update stay per sample and
+  in order, with the exact responses ``o``: homeostasis acts sample by sample exactly as
+  in the per-sample rule.
+- The weight products use the responses ``õ``: ``o`` with entries below ``min_response``
+  set to zero. After a few thousand samples only ~5% of the responses of a trained
+  layer are above 1e-4, so the reconstruction ``r = Wᵀ õ`` and the summed update
+  ``S = Σ_b õ_b g_bᵀ`` (``g = (v - r) / max(r, prec)``) touch a few rows of ``W`` per
+  sample instead of all of them. ``min_response = 0`` keeps every response.
+- ``W ← W·f(ξ S)`` on the rows the batch touched, with ``f(x) = 1 + x`` for ``x >= 0``
+  but ``1 / (1 - x)`` for ``x < 0``. Both agree to first order (the per-sample rule is
+  ``f(x) = 1 + x``); the second keeps weights positive when many samples of a batch push
+  the same weight down at once, where ``1 + x`` would cross zero and prune the whole
+  neuron away (this is what broke the research notebook's mini-batch attempt).
+- Pruning (``W[W <= prec] = 0``) after the update of a batch that holds a position
+  ``k`` with ``k % prune_every == 0``. Only rows changed since the last pruning can hold
+  new small weights, so only those are visited; the result is that of pruning all.
+
+``tests/naive.py`` (``sparsedream_minibatch_pass``) writes the same scheme in numpy.
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from .common import (
-    JIT, flush_tiny, needs_inhibition, respond, update_inhibition, update_thresholds,
+    BLOCK, JIT, JIT_IEEE, all_finite, flush_tiny, needs_inhibition, prefetch_row,
+    relative_error, respond, update_inhibition, update_thresholds,
 )
+from .sparsedream import BETA, GAMMA, PREC, SP, XI
+
+#: Side of the square tiles of :func:`transpose_into`.
+TILE = 16
 
 
 @njit(**JIT)
-def batch_drive(X, rows, WT, A):
-    """``A[b] = W X[rows[b]]`` from the transposed weights, skipping zero pixels.
+def nonzero_pixels(v, idx):
+    """Write the indices ``j`` with ``v[j] != 0`` into ``idx``; return how many.
 
-    Serial on purpose: a parallel region entered once per batch (1200 times an epoch)
-    made epochs 5-10x slower whenever the other core was busy.
+    Branch-free (every index is written, the count moves on only for non-zero pixels):
+    the zero/non-zero pattern of an image would mispredict a branch at every stroke.
     """
-    m, N = WT.shape
-    for b in range(rows.shape[0]):
-        x = X[rows[b]]
-        acc = A[b]
-        acc[:] = 0
-        for j in range(m):
-            xj = x[j]
-            if xj != 0:
-                for i in range(N):
-                    acc[i] += xj * WT[j, i]
+    n = 0
+    for j in range(v.shape[0]):
+        idx[n] = j
+        n += v[j] != 0
+    return n
 
 
 @njit(**JIT)
-def batch_responses(A, t, L, sp, gamma, beta, p, O):
-    """Steps 2–3, 5 and 7 for each row of the batch drive ``A``, in order.
+def sparse_drive(v, WT, a, idx):
+    """``a = W v`` from the transposed weights ``WT`` (m, N), over non-zero pixels only,
+    four pixels per sweep over ``a`` (so ``a`` is loaded and stored a quarter as often)."""
+    n = nonzero_pixels(v, idx)
+    a[:] = 0
+    k = 0
+    while k + BLOCK <= n:
+        j0, j1, j2, j3 = idx[k], idx[k + 1], idx[k + 2], idx[k + 3]
+        v0, v1, v2, v3 = v[j0], v[j1], v[j2], v[j3]
+        for i in range(a.shape[0]):
+            a[i] += v0 * WT[j0, i] + v1 * WT[j1, i] + v2 * WT[j2, i] + v3 * WT[j3, i]
+        k += BLOCK
+    for k in range(k, n):
+        j = idx[k]
+        vj = v[j]
+        for i in range(a.shape[0]):
+            a[i] += vj * WT[j, i]
 
-    Writes the responses into ``O`` (B, N), with responses below 1e-19 (float32) set
-    to zero (see ``flush_tiny``); updates ``t`` and ``L`` in place.
+
+@njit(**JIT)
+def active_neurons(o, min_response, idx):
+    """Write the indices ``i`` with ``o[i] >= min_response`` into ``idx``; return how many."""
+    n = 0
+    for i in range(o.shape[0]):
+        idx[n] = i
+        n += o[i] >= min_response
+    return n
+
+
+@njit(**JIT)
+def _reconstruct_active(W, o, idx, n_active, r):
+    """``r = Σ_k o[idx[k]] W[idx[k]]`` over the active rows, four rows per sweep."""
+    r[:] = 0
+    k = 0
+    while k + BLOCK <= n_active:
+        i0, i1, i2, i3 = idx[k], idx[k + 1], idx[k + 2], idx[k + 3]
+        o0, o1, o2, o3 = o[i0], o[i1], o[i2], o[i3]
+        for j in range(r.shape[0]):
+            r[j] += o0 * W[i0, j] + o1 * W[i1, j] + o2 * W[i2, j] + o3 * W[i3, j]
+        k += BLOCK
+    for k in range(k, n_active):
+        i = idx[k]
+        oi = o[i]
+        for j in range(r.shape[0]):
+            r[j] += oi * W[i, j]
+
+
+@njit(**JIT)
+def sample_error(v, W, o, idx, n_active, prec, g):
+    """``g = (v - r) / max(r, prec)`` with ``r = Σ o_i W[i]`` over the active rows
+    ``idx[:n_active]``: one sample's factor of the batch update."""
+    _reconstruct_active(W, o, idx, n_active, g)
+    relative_error(v, g, prec, g)
+
+
+@njit(**JIT)
+def summed_update(O, G, i, min_response, s):
+    """``s = Σ_b õ_bi G[b]`` over the samples in which neuron ``i`` is active, in
+    sample order; returns False (``s`` untouched) if there is none."""
+    first = True
+    for b in range(O.shape[0]):
+        obi = O[b, i]
+        if obi >= min_response:
+            g = G[b]
+            if first:
+                for j in range(s.shape[0]):
+                    s[j] = obi * g[j]
+                first = False
+            else:
+                for j in range(s.shape[0]):
+                    s[j] += obi * g[j]
+    return not first
+
+
+@njit(**JIT_IEEE)
+def positive_update(w, s, xi):
+    """``w ← w·f(ξ s)`` for one row (module docstring). Branch-free so it vectorises:
+    ``f(x) = (1 + max(x, 0)) / (1 - min(x, 0))``."""
+    one = w.dtype.type(1)
+    zero = w.dtype.type(0)
+    for j in range(w.shape[0]):
+        x = xi * s[j]
+        w[j] = w[j] * (one + max(x, zero)) / (one - min(x, zero))
+
+
+@njit(**JIT)
+def prune_row(w, prec):
+    """``w[w <= prec] = 0`` for one row (NaN is kept)."""
+    zero = w.dtype.type(0)
+    for j in range(w.shape[0]):
+        if w[j] <= prec:
+            w[j] = zero
+
+
+@njit(**JIT)
+def transpose_into(W, WT):
+    """``WT[...] = W.T`` in ``TILE``×``TILE`` tiles, so a tile of either array stays in
+    the cache; the tiles have a fixed size so that their loops compile to shuffles."""
+    N, m = W.shape
+    n_i, n_j = N // TILE * TILE, m // TILE * TILE
+    for i0 in range(0, n_i, TILE):
+        for j0 in range(0, n_j, TILE):
+            for ii in range(TILE):
+                for jj in range(TILE):
+                    WT[j0 + jj, i0 + ii] = W[i0 + ii, j0 + jj]
+    for i in range(N):  # the edges
+        for j in range(n_j if i < n_i else 0, m):
+            WT[j, i] = W[i, j]
+
+
+@njit(**JIT)
+def apply_batch(W, WT, O, G, min_response, xi, prec, prune, dirty, changed, s):
+    """``W ← W·f(ξ S)`` row by row, with ``S = Õᵀ G`` formed one row at a time in ``s``
+    (rows of neurons active in no sample of the batch are left alone); prune the rows
+    changed since the last pruning if ``prune``; bring ``WT`` up to date."""
+    N = W.shape[0]
+    n_changed = 0
+    for i in range(N):
+        row_changed = summed_update(O, G, i, min_response, s)
+        if row_changed:
+            positive_update(W[i], s, xi)
+            dirty[i] = True
+        if prune and dirty[i]:
+            prune_row(W[i], prec)
+            dirty[i] = False
+            row_changed = True
+        changed[i] = row_changed
+        n_changed += row_changed
+    if n_changed > N // 8:  # one tiled transpose beats many column copies
+        transpose_into(W, WT)
+    else:
+        for i in range(N):
+            if changed[i]:
+                WT[:, i] = W[i]
+
+
+@njit(**JIT)
+def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, L, hp, prune_every,
+                   min_response, A, O, G, idx, s, changed, dirty, p):
+    """Run the mini-batch scheme on ``X[order[start:stop]]`` in place.
+
+    Parameters
+    ----------
+    X, order, start, stop, W, t, L, hp, prune_every
+        As for :func:`fastsd.kernels.sparsedream.sparsedream_pass`. Batches start at
+        ``start``; positions decide pruning as there.
+    batch_size : int
+    WT : (m, N) array
+        ``W.T``, kept in step with ``W``.
+    min_response : float
+        Responses below it are left out of the weight products.
+    A, O : (batch_size, N) arrays; G : (batch_size, m) array
+        Scratch space: drives, responses, relative errors of a batch.
+    idx : (max(N, m),) int64 array; s : (m,) array; changed : (N,) bool array
+        Scratch space.
+    dirty : (N,) bool array
+        Rows changed since the last pruning (all True is always safe).
+    p : (N,) array
+        Scratch space.
+
+    Returns
+    -------
+    int
+        -1, or the first position of a batch after which the state was not finite.
     """
+    xi, sp, gamma, beta, prec = hp[XI], hp[SP], hp[GAMMA], hp[BETA], hp[PREC]
     sp2 = sp * sp
     use_L = needs_inhibition(L, beta)
-    B = A.shape[0]
-    for b in range(B):
-        respond(A[b], t, L, p, O[b], O[b - 1], beta, sp2, b > 0, use_L)
-        flush_tiny(O[b])
-        update_thresholds(t, O[b], gamma, sp)
-    if use_L:
-        update_inhibition(L, O[B - 1], beta, sp2)
-
-
-@njit(**JIT)
-def batch_relative_error(X, rows, R, prec):
-    """``R[b] ← (X[rows[b]] - R[b]) / max(R[b], prec)`` in place (``g`` of every sample)."""
-    B, m = R.shape
-    for b in range(B):
-        x = X[rows[b]]
-        for j in range(m):
-            r = R[b, j]
-            R[b, j] = (x[j] - r) / max(r, prec)
-
-
-@njit(**JIT)
-def positive_update(W, S, xi, prec, prune):
-    """``W ← W·f(ξ S)`` elementwise (see module docstring); ``W[W <= prec] = 0`` if ``prune``.
-
-    Works for ``W`` in either layout, as long as ``S`` has the same one. Written without
-    branches (``f(x) = (1 + max(x, 0)) / (1 - min(x, 0))``) so that it vectorises.
-    """
-    flat_w = W.reshape(-1)
-    flat_s = S.reshape(-1)
-    one = W.dtype.type(1)
-    zero = W.dtype.type(0)
-    if prune:
-        for k in range(flat_w.shape[0]):
-            x = xi * flat_s[k]
-            w = flat_w[k] * (one + max(x, zero)) / (one - min(x, zero))
-            flat_w[k] = zero if w <= prec else w
-    else:
-        for k in range(flat_w.shape[0]):
-            x = xi * flat_s[k]
-            flat_w[k] = flat_w[k] * (one + max(x, zero)) / (one - min(x, zero))
+    for lo in range(start, stop, batch_size):
+        n_batch = min(batch_size, stop - lo)
+        for b in range(n_batch):
+            if lo + b + 2 < order.shape[0]:  # random rows: start loading ahead
+                prefetch_row(X[order[lo + b + 2]])
+            sparse_drive(X[order[lo + b]], WT, A[b], idx)
+        for b in range(n_batch):
+            o = O[b]
+            respond(A[b], t, L, p, o, O[b - 1], beta, sp2, b > 0, use_L)
+            flush_tiny(o)
+            update_thresholds(t, o, gamma, sp)
+            n_active = active_neurons(o, min_response, idx)
+            sample_error(X[order[lo + b]], W, o, idx, n_active, prec, G[b])
+        if use_L:
+            update_inhibition(L, O[n_batch - 1], beta, sp2)
+        prune = (-lo) % prune_every < n_batch  # some k in [lo, lo + n_batch) is a multiple
+        apply_batch(W, WT, O[:n_batch], G, min_response, xi, prec, prune, dirty, changed,
+                    s)
+        if (prune or lo + n_batch == stop) and not (
+                all_finite(W) and all_finite(t) and all_finite(L)):
+            return lo
+    return -1
