@@ -5,7 +5,7 @@ One thread on both sides (the acceptance figure is per core)::
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
         python -m pytest bench/bench_sparsedream.py --benchmark-enable
 
-or, for the ratio measured in one run (6000 MNIST samples, N=100)::
+or, for the ratio measured in one run (6000 MNIST samples, N=100, interleaved rounds)::
 
     python bench/bench_sparsedream.py            # sets the thread variables itself
 """
@@ -83,32 +83,39 @@ def run_fastsd(X, order, W0, dtype):
     return model.partial_fit(X[order], order=np.arange(order.size))
 
 
-def _best_of(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def main() -> None:
+def main(rounds: int = 5) -> None:
+    """Interleaved rounds (numpy, float64, float32, numpy, ...): each ratio compares runs
+    made seconds apart, so a machine whose speed drifts (shared cores, clock changes)
+    shifts both sides alike. Prints the best time of each side, the ratio of the best
+    times and the median and range of the per-round ratios."""
     from fastsd.datasets import load_mnist
 
     x64 = load_mnist(download=False).x_train.astype(np.float64)
     order, W0 = _setup(x64)
     print(f"{N_SAMPLES} MNIST samples, N={N_NEURONS}, one thread "
           f"(NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS')}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}), best of runs")
-    t_numpy = _best_of(lambda: run_notebook(x64, order, W0), 2)
-    print(f"  notebook numpy loop : {t_numpy:7.3f} s  {N_SAMPLES / t_numpy:9,.0f} samples/s")
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}), {rounds} interleaved "
+          f"rounds, load average {os.getloadavg()[0]:.2f}")
+    runs = {"notebook numpy loop": lambda: run_notebook(x64, order, W0)}
     for dtype in ("float64", "float32"):
         model, X = make_fastsd(x64, W0, dtype)
         model.partial_fit(X, order=order[:10])  # compile
-
-        t = _best_of(lambda: run_fastsd(X, order, W0, dtype), 5)
-        print(f"  fastsd {dtype:<13}: {t:7.3f} s  {N_SAMPLES / t:9,.0f} samples/s  "
-              f"ratio {t_numpy / t:5.1f}x")
+        runs[f"fastsd {dtype}"] = lambda X=X, dtype=dtype: run_fastsd(X, order, W0, dtype)
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    numpy_times = np.array(times["notebook numpy loop"])
+    for name, ts in times.items():
+        best = min(ts)
+        line = f"  {name:<20}: {best:7.3f} s  {N_SAMPLES / best:9,.0f} samples/s"
+        if name != "notebook numpy loop":
+            ratios = numpy_times / np.array(ts)
+            line += (f"  ratio of best {numpy_times.min() / best:5.1f}x, per round median "
+                     f"{np.median(ratios):5.1f}x (range {ratios.min():.1f}-{ratios.max():.1f})")
+        print(line)
 
 
 if __name__ == "__main__":

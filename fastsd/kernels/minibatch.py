@@ -54,23 +54,28 @@ def nonzero_pixels(v, idx):
 
 
 @njit(**JIT)
-def sparse_drive(v, WT, a, idx):
-    """``a = W v`` from the transposed weights ``WT`` (m, N), over non-zero pixels only,
-    four pixels per sweep over ``a`` (so ``a`` is loaded and stored a quarter as often)."""
-    n = nonzero_pixels(v, idx)
-    a[:] = 0
+def selected_row_sum(M, c, idx, n, out):
+    """``out = Σ_k c[idx[k]] M[idx[k]]`` over ``k < n``: a weighted sum of selected rows,
+    four rows per sweep over ``out`` (so ``out`` is loaded and stored a quarter as often)."""
+    out[:] = 0
     k = 0
     while k + BLOCK <= n:
-        j0, j1, j2, j3 = idx[k], idx[k + 1], idx[k + 2], idx[k + 3]
-        v0, v1, v2, v3 = v[j0], v[j1], v[j2], v[j3]
-        for i in range(a.shape[0]):
-            a[i] += v0 * WT[j0, i] + v1 * WT[j1, i] + v2 * WT[j2, i] + v3 * WT[j3, i]
+        i0, i1, i2, i3 = idx[k], idx[k + 1], idx[k + 2], idx[k + 3]
+        c0, c1, c2, c3 = c[i0], c[i1], c[i2], c[i3]
+        for j in range(out.shape[0]):
+            out[j] += c0 * M[i0, j] + c1 * M[i1, j] + c2 * M[i2, j] + c3 * M[i3, j]
         k += BLOCK
     for k in range(k, n):
-        j = idx[k]
-        vj = v[j]
-        for i in range(a.shape[0]):
-            a[i] += vj * WT[j, i]
+        i = idx[k]
+        ci = c[i]
+        for j in range(out.shape[0]):
+            out[j] += ci * M[i, j]
+
+
+@njit(**JIT)
+def sparse_drive(v, WT, a, idx):
+    """``a = W v`` from the transposed weights ``WT`` (m, N), over non-zero pixels only."""
+    selected_row_sum(WT, v, idx, nonzero_pixels(v, idx), a)
 
 
 @njit(**JIT)
@@ -84,28 +89,10 @@ def active_neurons(o, min_response, idx):
 
 
 @njit(**JIT)
-def _reconstruct_active(W, o, idx, n_active, r):
-    """``r = Σ_k o[idx[k]] W[idx[k]]`` over the active rows, four rows per sweep."""
-    r[:] = 0
-    k = 0
-    while k + BLOCK <= n_active:
-        i0, i1, i2, i3 = idx[k], idx[k + 1], idx[k + 2], idx[k + 3]
-        o0, o1, o2, o3 = o[i0], o[i1], o[i2], o[i3]
-        for j in range(r.shape[0]):
-            r[j] += o0 * W[i0, j] + o1 * W[i1, j] + o2 * W[i2, j] + o3 * W[i3, j]
-        k += BLOCK
-    for k in range(k, n_active):
-        i = idx[k]
-        oi = o[i]
-        for j in range(r.shape[0]):
-            r[j] += oi * W[i, j]
-
-
-@njit(**JIT)
 def sample_error(v, W, o, idx, n_active, prec, g):
     """``g = (v - r) / max(r, prec)`` with ``r = Σ o_i W[i]`` over the active rows
     ``idx[:n_active]``: one sample's factor of the batch update."""
-    _reconstruct_active(W, o, idx, n_active, g)
+    selected_row_sum(W, o, idx, n_active, g)
     relative_error(v, g, prec, g)
 
 
