@@ -163,10 +163,12 @@ def test_load_rejects_truncated_file(X, tmp_path):
     assert zipfile.is_zipfile(path) is False
 
 
-def test_divergence_keeps_previous_state(X):
+@pytest.mark.parametrize("batch_size", [1, 5])
+def test_divergence_keeps_previous_state(X, batch_size):
     """Huge finite weights on two neurons overflow the reconstruction: the pass fails
-    with a clear error and the model keeps its state from before the pass."""
-    model = SparseDream(**SMALL, random_state=0).fit(X)
+    with a clear error and the model keeps its state from before the pass (per-sample
+    and mini-batch paths)."""
+    model = SparseDream(**SMALL, random_state=0).fit(X).set_params(batch_size=batch_size)
     Xb = X.copy()
     Xb[0, -3:] = 1.0
     model.weights_[:2, -3:] = 1.5e308
