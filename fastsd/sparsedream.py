@@ -20,8 +20,6 @@ from .minibatch import MiniBatchPass
 CHUNK = 4096
 
 
-
-
 class TrainingDiverged(FloatingPointError, ValueError):
     """The state became NaN or infinite during a pass (too large a rate)."""
 

@@ -9,7 +9,7 @@ The scheme, per batch of ``B`` samples:
   in order, with the exact responses ``o``: homeostasis acts sample by sample exactly as
   in the per-sample rule.
 - The weight products use the responses ``õ``: ``o`` with entries below ``min_response``
-  set to zero. After a few thousand samples only ~5% of the responses of a trained
+  set to zero. After a few thousand samples only ~5-10% of the responses of a
   layer are above 1e-4, so the reconstruction ``r = Wᵀ õ`` and the summed update
   ``S = Σ_b õ_b g_bᵀ`` (``g = (v - r) / max(r, prec)``) touch a few rows of ``W`` per
   sample instead of all of them. ``min_response = 0`` keeps every response.
@@ -26,7 +26,6 @@ The scheme, per batch of ``B`` samples:
 """
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from .common import (
