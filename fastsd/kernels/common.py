@@ -147,6 +147,55 @@ def matvec(W, v, out):
 
 
 @njit(**JIT)
+def nonzero_pixels(x, idx):
+    """Write the indices of the nonzero entries of ``x`` to ``idx``; return their count.
+
+    Branch-free: every index is written and the count advances only past nonzeros, so
+    the unpredictable zero/nonzero pattern of an image costs no mispredictions.
+    """
+    k = 0
+    for j in range(x.shape[0]):
+        idx[k] = j
+        k += x[j] != 0
+    return k
+
+
+@njit(**JIT)
+def selected_row_sum(c, M, idx, k, out):
+    """``out = Σ_{q<k} c[idx[q]] M[idx[q], :]``, in the dtype of ``out`` and ``M``.
+
+    A weighted sum of selected rows: the drive from a sample's nonzero pixels (rows of
+    ``Wᵀ``) or the reconstruction from the active neurons (rows of ``W``). Four rows per
+    sweep over ``out`` (one load and store of ``out`` per four rows); ``c`` is converted
+    as it is read.
+    """
+    n = out.shape[0]
+    cast = out.dtype.type
+    out[:] = 0
+    q = 0
+    while q + BLOCK <= k:
+        j0, j1, j2, j3 = idx[q], idx[q + 1], idx[q + 2], idx[q + 3]
+        c0, c1, c2, c3 = cast(c[j0]), cast(c[j1]), cast(c[j2]), cast(c[j3])
+        r0, r1, r2, r3 = M[j0], M[j1], M[j2], M[j3]
+        for i in range(n):
+            out[i] += c0 * r0[i] + c1 * r1[i] + c2 * r2[i] + c3 * r3[i]
+        q += BLOCK
+    for q in range(q, k):
+        j = idx[q]
+        cj = cast(c[j])
+        r = M[j]
+        for i in range(n):
+            out[i] += cj * r[i]
+
+
+@njit(**JIT)
+def sparse_drive(x, WT, idx, a):
+    """``a = W x`` from ``WT = Wᵀ`` (m, N) over the nonzero pixels of ``x`` only (MNIST
+    rows are ~80% zeros); ``idx`` is int64 scratch of length m."""
+    selected_row_sum(x, WT, idx, nonzero_pixels(x, idx), a)
+
+
+@njit(**JIT)
 def forward(a, t, L, p, o):
     """Steps 2–3 of the rule from the drive ``a = W v``.
 

@@ -29,52 +29,13 @@ from __future__ import annotations
 from numba import njit
 
 from .common import (
-    BLOCK, JIT, JIT_IEEE, all_finite, flush_tiny, needs_inhibition, prefetch_row,
-    relative_error, respond, update_inhibition, update_thresholds,
+    JIT, JIT_IEEE, all_finite, flush_tiny, needs_inhibition, prefetch_row, relative_error,
+    respond, selected_row_sum, sparse_drive, update_inhibition, update_thresholds,
 )
 from .sparsedream import BETA, GAMMA, PREC, SP, XI
 
 #: Side of the square tiles of :func:`transpose_into`.
 TILE = 16
-
-
-@njit(**JIT)
-def nonzero_pixels(v, idx):
-    """Write the indices ``j`` with ``v[j] != 0`` into ``idx``; return how many.
-
-    Branch-free (every index is written, the count moves on only for non-zero pixels):
-    the zero/non-zero pattern of an image would mispredict a branch at every stroke.
-    """
-    n = 0
-    for j in range(v.shape[0]):
-        idx[n] = j
-        n += v[j] != 0
-    return n
-
-
-@njit(**JIT)
-def selected_row_sum(M, c, idx, n, out):
-    """``out = Σ_k c[idx[k]] M[idx[k]]`` over ``k < n``: a weighted sum of selected rows,
-    four rows per sweep over ``out`` (so ``out`` is loaded and stored a quarter as often)."""
-    out[:] = 0
-    k = 0
-    while k + BLOCK <= n:
-        i0, i1, i2, i3 = idx[k], idx[k + 1], idx[k + 2], idx[k + 3]
-        c0, c1, c2, c3 = c[i0], c[i1], c[i2], c[i3]
-        for j in range(out.shape[0]):
-            out[j] += c0 * M[i0, j] + c1 * M[i1, j] + c2 * M[i2, j] + c3 * M[i3, j]
-        k += BLOCK
-    for k in range(k, n):
-        i = idx[k]
-        ci = c[i]
-        for j in range(out.shape[0]):
-            out[j] += ci * M[i, j]
-
-
-@njit(**JIT)
-def sparse_drive(v, WT, a, idx):
-    """``a = W v`` from the transposed weights ``WT`` (m, N), over non-zero pixels only."""
-    selected_row_sum(WT, v, idx, nonzero_pixels(v, idx), a)
 
 
 @njit(**JIT)
@@ -91,7 +52,7 @@ def active_neurons(o, min_response, idx):
 def sample_error(v, W, o, idx, n_active, prec, g):
     """``g = (v - r) / max(r, prec)`` with ``r = Σ o_i W[i]`` over the active rows
     ``idx[:n_active]``: one sample's factor of the batch update."""
-    selected_row_sum(W, o, idx, n_active, g)
+    selected_row_sum(o, W, idx, n_active, g)
     relative_error(v, g, prec, g)
 
 
@@ -213,7 +174,7 @@ def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, L, hp, prune_eve
         for b in range(n_batch):
             if lo + b + 2 < order.shape[0]:  # random rows: start loading ahead
                 prefetch_row(X[order[lo + b + 2]])
-            sparse_drive(X[order[lo + b]], WT, A[b], idx)
+            sparse_drive(X[order[lo + b]], WT, idx, A[b])
         for b in range(n_batch):
             o = O[b]
             respond(A[b], t, L, p, o, O[b - 1], beta, sp2, b > 0, use_L)

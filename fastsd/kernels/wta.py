@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .common import FASTMATH, JIT, forward
+from .common import FASTMATH, JIT, forward, nonzero_pixels, selected_row_sum, sparse_drive
 
 #: Options of the parallel kernels.
 PARALLEL = dict(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
@@ -35,54 +35,6 @@ CHUNK = 256
 
 #: Unit roundoff of float32.
 U32 = 2.0 ** -24
-
-
-@njit(**JIT)
-def nonzero_pixels(x, idx):
-    """Write the indices of the nonzero entries of ``x`` to ``idx``; return their count.
-
-    Branch-free: every index is written and the count advances only past nonzeros, so
-    the unpredictable zero/nonzero pattern of an image costs no mispredictions.
-    """
-    k = 0
-    for j in range(x.shape[0]):
-        idx[k] = j
-        k += x[j] != 0
-    return k
-
-
-@njit(**JIT)
-def accumulate(x, WT, idx, k, a):
-    """``a = sum over q < k of x[idx[q]] * WT[idx[q], :]``, in the dtype of ``a`` and ``WT``.
-
-    Four pixel rows per sweep over ``a``; ``x`` is converted as it is read.
-    """
-    n = a.shape[0]
-    cast = a.dtype.type
-    a[:] = 0
-    q = 0
-    while q + 4 <= k:
-        j0, j1, j2, j3 = idx[q], idx[q + 1], idx[q + 2], idx[q + 3]
-        x0, x1, x2, x3 = cast(x[j0]), cast(x[j1]), cast(x[j2]), cast(x[j3])
-        r0, r1, r2, r3 = WT[j0], WT[j1], WT[j2], WT[j3]
-        for i in range(n):
-            a[i] += x0 * r0[i] + x1 * r1[i] + x2 * r2[i] + x3 * r3[i]
-        q += 4
-    for q in range(q, k):
-        j = idx[q]
-        xj = cast(x[j])
-        r = WT[j]
-        for i in range(n):
-            a[i] += xj * r[i]
-
-
-@njit(**JIT)
-def sparse_drive(x, WT, idx, a):
-    """``a = W x`` (float64 ``a`` and ``WT = Wᵀ``) over the nonzero pixels of ``x``.
-
-    ``idx`` is int64 scratch of length m.
-    """
-    accumulate(x, WT, idx, nonzero_pixels(x, idx), a)
 
 
 @njit(**JIT)
@@ -163,7 +115,7 @@ def linear_winners(X, WT32, WT64, wmax, out):
         for s in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             x = X[s]
             k = nonzero_pixels(x, idx)
-            accumulate(x, WT32, idx, k, a)
+            selected_row_sum(x, WT32, idx, k, a)
             best = first_argmax(a)
             cutoff = np.float64(a[best]) - 2.0 * float32_error(x, idx, k, wmax)
             rivals = 0
