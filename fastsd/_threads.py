@@ -4,7 +4,8 @@ On a 2-core machine, threads that wait for each other many times per pass (OpenB
 spinning workers between calls that alternate with Numba kernels, or a Numba parallel
 region entered every batch) cost little when the cores are idle but can make a pass
 several times slower than one thread when other processes keep the cores busy
-(measured: a mini-batch epoch took 5 s instead of 0.9 s). So:
+(measured with an earlier, BLAS-based mini-batch pass: an epoch took 5 s instead of
+0.9 s). So:
 
 - :func:`one_blas_thread` limits BLAS to one thread inside a ``with`` block (through
   ``threadpoolctl``, scikit-learn's tool for this, a dependency of fastsd);
