@@ -17,7 +17,7 @@ class MiniBatchPass:
         self.A = np.empty((batch_size, n_neurons), dtype)
         self.O = np.empty((batch_size, n_neurons), dtype)
         self.G = np.empty((batch_size, n_features), dtype)
-        self.idx = np.empty(max(n_neurons, n_features), np.int64)
+        self.idx = np.empty(max(n_neurons, n_features, batch_size), np.int64)
         self.s = np.empty(n_features, dtype)
         self.changed = np.empty(n_neurons, np.bool_)
         self.dirty = np.ones(n_neurons, np.bool_)
