@@ -32,11 +32,8 @@ from .common import (
     JIT, JIT_IEEE, all_finite, flush_tiny, needs_inhibition, prefetch_row, relative_error,
     respond, selected_row_sum, sparse_drive, update_inhibition, update_thresholds,
 )
+from .simd import transpose_into
 from .sparsedream import BETA, GAMMA, PREC, SP, XI
-
-#: Side of the square tiles of :func:`transpose_into`.
-TILE = 16
-
 
 @njit(**JIT)
 def active_neurons(o, min_response, idx):
@@ -90,22 +87,6 @@ def prune_row(w, prec):
     for j in range(w.shape[0]):
         if w[j] <= prec:
             w[j] = zero
-
-
-@njit(**JIT)
-def transpose_into(W, WT):
-    """``WT[...] = W.T`` in ``TILE``×``TILE`` tiles, so a tile of either array stays in
-    the cache; the tiles have a fixed size so that their loops compile to shuffles."""
-    N, m = W.shape
-    n_i, n_j = N // TILE * TILE, m // TILE * TILE
-    for i0 in range(0, n_i, TILE):
-        for j0 in range(0, n_j, TILE):
-            for ii in range(TILE):
-                for jj in range(TILE):
-                    WT[j0 + jj, i0 + ii] = W[i0 + ii, j0 + jj]
-    for i in range(N):  # the edges
-        for j in range(n_j if i < n_i else 0, m):
-            WT[j, i] = W[i, j]
 
 
 @njit(**JIT)
