@@ -1,6 +1,6 @@
 """Vector building blocks that LLVM does not find on its own from Numba loops.
 
-Each is an ``@intrinsic`` that emits LLVM vector IR (``shufflevector``, masked stores),
+Each is an ``@intrinsic`` that emits LLVM vector IR (``shufflevector``),
 which LLVM lowers to AVX-512, AVX2 or SSE instructions as the CPU offers, so they stay
 portable. They only move values: results are bit-identical to the plain loops they
 replace (``tests/test_simd.py`` compares them).
@@ -104,3 +104,4 @@ def transpose_into(W, WT):
     for i in range(N):  # the edges
         for j in range(n_j if i < n_i else 0, m):
             WT[j, i] = W[i, j]
+
