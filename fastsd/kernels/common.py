@@ -242,8 +242,11 @@ def forward(a, t, L, p, o):
 
 @njit(**JIT)
 def _inhibition_entry(L, i, j, oi, o_prev, beta, sp2):
-    """``L[i, j]`` after step 5 with the previous responses, stored and returned."""
+    """``L[i, j]`` after step 5 with the previous responses (0 on the diagonal), stored
+    and returned. The one expression of the update, so that every path that updates
+    ``L`` rounds it alike."""
     lij = L[i, j] + beta * (oi * o_prev[j] - sp2)
+    lij = L.dtype.type(0) if j == i else lij
     L[i, j] = lij
     return lij
 
@@ -255,9 +258,10 @@ def inhibit_and_drive(L, o_prev, beta, sp2, p, lp):
     Row ``i`` gets ``beta (o_prev[i] o_prev - sp²)`` right before it enters ``L p``: the
     same arithmetic as updating ``L`` first, but ``L`` is read once instead of twice,
     and each new entry enters the sum straight from its register. Four rows per sweep
-    (four independent sums, one load of ``o_prev[j]`` and ``p[j]`` for four entries:
-    1.5x faster than row by row at N=100 in float32). The diagonal is updated along with
-    the row, then its term is taken out of the sum and it is set back to zero.
+    (four independent sums, one load of ``o_prev[j]`` and ``p[j]`` for four entries):
+    1.5x faster than row by row at N=100 in float32. With ``beta = 0`` and finite
+    ``o_prev`` it leaves ``L`` (zero diagonal) unchanged and computes ``L p`` with the
+    same arithmetic as with an update.
     """
     n = L.shape[0]
     zero = L.dtype.type(0)
@@ -279,9 +283,6 @@ def inhibit_and_drive(L, o_prev, beta, sp2, p, lp):
         for j in range(n):
             acc += _inhibition_entry(L, i, j, qi, o_prev, beta, sp2) * p[j]
         lp[i] = acc
-    for i in range(n):
-        lp[i] -= L[i, i] * p[i]
-        L[i, i] = zero
 
 
 @njit(**JIT)
@@ -290,8 +291,11 @@ def respond(a, t, L, p, o, o_prev, beta, sp2, pending, use_L):
 
     If ``pending``, ``L`` first gets the previous sample's inhibition update
     ``beta (o_prev o_prevᵀ - sp²)`` (diagonal kept at zero), fused with this sample's
-    ``L p`` (:func:`inhibit_and_drive`). If not ``use_L`` (``L`` is zero and ``beta`` is
-    zero), ``o = sigmoid(a - t)`` exactly, and ``p`` and ``L p`` are skipped.
+    ``L p`` (:func:`inhibit_and_drive`); a caller whose update is already applied and
+    wants the same rounding passes ``beta = 0`` and ``o_prev = p``. If not ``pending``,
+    ``L p`` is a plain product (``L`` as given, diagonal included, as for the first
+    sample of a pass). If not ``use_L`` (``L`` is zero and ``beta`` is zero),
+    ``o = sigmoid(a - t)`` exactly, and ``p`` and ``L p`` are skipped.
     """
     if not use_L:
         _excitation(a, t, o)
@@ -364,15 +368,12 @@ def relative_error(v, r, prec, g):
 
 @njit(**JIT)
 def update_inhibition(L, o, beta, sp2):
-    """Step 5: ``L += beta (o oᵀ - sp²)`` with the diagonal kept at zero."""
-    if beta == 0:
-        return
+    """Step 5: ``L += beta (o oᵀ - sp²)`` with the diagonal set to zero."""
     n = o.shape[0]
     for i in range(n):
         oi = o[i]
         for j in range(n):
-            L[i, j] += beta * (oi * o[j] - sp2)
-        L[i, i] = 0
+            _inhibition_entry(L, i, j, oi, o, beta, sp2)
 
 
 @njit(**JIT)

@@ -122,6 +122,7 @@ def sparsedream_pass(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r
         return -1
     xi, sp, gamma, beta, prec = hp[XI], hp[SP], hp[GAMMA], hp[BETA], hp[PREC]
     sp2 = sp * sp
+    zero = hp.dtype.type(0)
     use_L = needs_inhibition(L, beta)
     o_prev = np.empty_like(o)
     if start == 0:
@@ -131,7 +132,10 @@ def sparsedream_pass(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r
         v_next = X[order[k + 1]] if k + 1 < n else v
         if k + 2 < n:  # v_next is in flight already; start the one after it
             prefetch_row(X[order[k + 2]])
-        respond(a, t, L, p, o, o_prev, beta, sp2, k > start, use_L)
+        if k > start or start == 0:
+            respond(a, t, L, p, o, o_prev, beta, sp2, k > start, use_L)
+        else:  # the previous call applied the update: same arithmetic, no update
+            respond(a, t, L, p, o, p, zero, sp2, True, use_L)
         reconstruct(W, o, r)
         relative_error(v, r, prec, g)
         _update_weights(W, o, g, xi, v_next, a)
