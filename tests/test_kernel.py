@@ -127,6 +127,22 @@ def test_prune_every_counts_positions(case):
             np.testing.assert_allclose(a, b, rtol=RTOL64, atol=ATOL64)
 
 
+@pytest.mark.parametrize("n_samples", [1, 2, 5])
+def test_zero_beta_still_zeroes_an_assigned_diagonal(case, n_samples):
+    """Step 5 sets diag(L) to 0 even when beta is 0: an assigned L with a non-zero
+    diagonal enters the first sample's ``L p`` as given and is then cleared, also in a
+    pass of one sample (whose update happens at the end of the call)."""
+    X, order, (W0, t0, L0), _ = case
+    L0 = L0.copy()
+    np.fill_diagonal(L0, 0.3)
+    params = {**PARAMS, "beta": 0.0}
+    ref = run_reference(X, order[:n_samples], W0, t0, L0, params=params)
+    got = run_kernel(X, order[:n_samples], W0, t0, L0, params=params)
+    assert np.all(np.diag(got[2]) == 0)
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=RTOL64, atol=ATOL64)
+
+
 def test_neuron_count_not_a_multiple_of_the_row_block(case):
     """N = 13: the blocked ``W`` loops (four rows per sweep) also run their leftover rows."""
     X, order, _, _ = case
