@@ -22,7 +22,7 @@ def _parse(argv):
                         help="threads for Numba and BLAS (default: all cores)")
     parser.add_argument("--out", default="bench/results/speed_table",
                         help="output path without extension")
-    parser.add_argument("--batch-size", type=int, default=50,
+    parser.add_argument("--batch-size", type=int, default=100,
                         help="SparseDream mini-batch size (default %(default)s)")
     return parser.parse_args(argv)
 

@@ -27,8 +27,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, defaults: dict) -> None
     group.add_argument("--batch-size", type=int, default=None,
                        help="samples per mini-batch (SparseDream: default "
                             f"{defaults.get('batch_size', 1)}, 1 = the exact per-sample "
-                            "rule; Krotov-Hopfield: default 100)")
-    group.add_argument("--min-response", type=float, default=defaults.get("min_response", 1e-4),
+                            "rule, 100 recommended for speed; Krotov-Hopfield: default 100)")
+    group.add_argument("--min-response", type=float, default=defaults.get("min_response", 1e-6),
                        help="SparseDream mini-batches: responses below this are left out of "
                             "the weight update's products (default %(default)s; 0 keeps all)")
     group.add_argument("--anneal", action=argparse.BooleanOptionalAction,

@@ -9,10 +9,11 @@ The scheme, per batch of ``B`` samples:
   in order, with the exact responses ``o``: homeostasis acts sample by sample exactly as
   in the per-sample rule.
 - The weight products use the responses ``õ``: ``o`` with entries below ``min_response``
-  set to zero. After a few thousand samples only ~5-10% of the responses of a
-  layer are above 1e-4, so the reconstruction ``r = Wᵀ õ`` and the summed update
-  ``S = Σ_b õ_b g_bᵀ`` (``g = (v - r) / max(r, prec)``) touch a few rows of ``W`` per
-  sample instead of all of them. ``min_response = 0`` keeps every response.
+  set to zero. Over the first epoch on MNIST ~20 of the 100 responses of a sample
+  are above 1e-6 (the default) and ~11 above 1e-4, so the reconstruction
+  ``r = Wᵀ õ`` and the summed update ``S = Σ_b õ_b g_bᵀ``
+  (``g = (v - r) / max(r, prec)``) touch a fifth of the rows of ``W`` per sample.
+  ``min_response = 0`` keeps every response.
 - ``W ← W·f(ξ S)`` on the rows the batch touched, with ``f(x) = 1 + x`` for ``x >= 0``
   but ``1 / (1 - x)`` for ``x < 0``. Both agree to first order (the per-sample rule is
   ``f(x) = 1 + x``); the second keeps weights positive when many samples of a batch push
@@ -34,6 +35,7 @@ from .common import (
 )
 from .simd import transpose_into
 from .sparsedream import BETA, GAMMA, PREC, SP, XI
+
 
 @njit(**JIT)
 def active_neurons(o, min_response, idx):

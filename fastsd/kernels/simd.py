@@ -104,4 +104,3 @@ def transpose_into(W, WT):
     for i in range(N):  # the edges
         for j in range(n_j if i < n_i else 0, m):
             WT[j, i] = W[i, j]
-
