@@ -22,6 +22,7 @@ class MiniBatchPass:
         self.changed = np.empty(n_neurons, np.bool_)
         self.dirty = np.ones(n_neurons, np.bool_)
         self.p = np.empty(n_neurons, dtype)
+        self.LT = np.empty((n_neurons, n_neurons), dtype)
 
     def run(self, X, order, start, stop, W, t, L, hp, prune_every) -> int:
         """Positions ``start <= k < stop`` of ``order`` in batches, state in place.
@@ -31,8 +32,13 @@ class MiniBatchPass:
         state was no longer finite (the state is then garbage).
         """
         self.WT[...] = W.T
+        self.LT[...] = L.T  # the kernel reads the inhibition by columns of L
         self.dirty[:] = True  # W may have been changed between calls
         dtype = W.dtype.type
-        return minibatch_pass(X, order, start, stop, self.batch_size, W, self.WT, t, L,
-                              hp, prune_every, dtype(self.min_response), self.A, self.O,
-                              self.G, self.idx, self.s, self.changed, self.dirty, self.p)
+        try:
+            return minibatch_pass(X, order, start, stop, self.batch_size, W, self.WT, t,
+                                  self.LT, hp, prune_every, dtype(self.min_response),
+                                  self.A, self.O, self.G, self.idx, self.s, self.changed,
+                                  self.dirty, self.p)
+        finally:
+            L[...] = self.LT.T

@@ -62,8 +62,9 @@ def sparsedream_minibatch_pass(X, order, W, t, L, *, batch_size, xi, sp, gamma, 
     """Mini-batch scheme of ``fastsd.kernels.minibatch``, written out per sample.
 
     Per batch: ``W`` fixed; for each sample in order, the forward pass with the current
-    ``t``, ``L``, then ``L`` and ``t`` updated with ``o``; the weight products use
-    ``õ = o`` where ``o >= min_response``, else 0; the weight update
+    ``t``, ``L``, then ``t`` updated with ``o`` and ``L`` with ``õ``; every product with
+    the responses uses them floored, ``õ = o`` where ``o >= min_response``, else 0 (and
+    ``p̃`` likewise in ``L p̃``); the weight update
     ``W·f(xi Σ_b õ_b g_bᵀ)`` with ``f(x) = 1 + x`` (x >= 0), ``1 / (1 - x)`` (x < 0);
     pruning if the batch holds a position that is a multiple of ``prune_every``.
     """
@@ -75,11 +76,12 @@ def sparsedream_minibatch_pass(X, order, W, t, L, *, batch_size, xi, sp, gamma, 
             tt = t.reshape(-1, 1)
             a = W @ v
             p = sigmoid(a - tt)
-            o = sigmoid(a - L @ p - tt)
-            L += beta * (o @ o.T - sp * sp)
+            p_w = np.where(p >= min_response, p, 0)
+            o = sigmoid(a - L @ p_w - tt)
+            o_w = np.where(o >= min_response, o, 0)
+            L += beta * (o_w @ o_w.T - sp * sp)
             np.fill_diagonal(L, 0)
             t += gamma * (o.ravel() - sp)
-            o_w = np.where(o >= min_response, o, 0)
             r = W.T @ o_w
             S += o_w @ ((v - r) / np.maximum(r, prec)).T
         x = xi * S

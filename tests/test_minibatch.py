@@ -40,6 +40,30 @@ def test_matches_reference(batch_size, prune_every, min_response):
     assert np.sum(W == 0) > 0 and np.abs(L).max() > 0
 
 
+@pytest.mark.parametrize("beta", [0.01, 0.0])
+@pytest.mark.parametrize("min_response", [0.0, 0.05])
+def test_matches_reference_from_any_inhibition(beta, min_response):
+    """A given ``L`` that is neither symmetric nor zero on the diagonal (the kernel holds
+    ``L`` transposed; step 5 clears the diagonal after the first sample, also when
+    ``beta = 0``), in a pass split over two calls."""
+    X = image_like(200, 64, seed=3)
+    order = np.random.default_rng(4).permutation(200)
+    W, t, _ = _state(seed=5)
+    L = np.random.default_rng(6).normal(0, 0.2, (16, 16))
+    np.fill_diagonal(L, 50.0)  # self-inhibition that silences the first responses
+    rates = dict(RATES, beta=beta)
+    ref = [a.copy() for a in (W, t, L)]
+    naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=10, prune_every=25,
+                                     min_response=min_response, **rates)
+    hp = np.array([rates[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    work = MiniBatchPass(16, 64, 10, np.float64, min_response)
+    assert work.run(X, order, 0, 110, W, t, L, hp, 25) == -1
+    assert work.run(X, order, 110, 200, W, t, L, hp, 25) == -1
+    for got, want in zip((W, t, L), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert np.all(np.diag(L) == 0)
+
+
 def test_min_response_leaves_out_small_responses():
     """The floor changes the result (the weight products really skip responses), and
     responses below it still drive the thresholds: with a floor above every response,
