@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import warnings
 
+import numba
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -11,13 +12,18 @@ from . import base
 from ._validation import (
     check_dtype, check_fits_dtype, check_inputs, check_number, check_random_state,
 )
+from ._threads import ThreadChooser
 from .kernels import sparsedream as kernel
+from .kernels.columns import PARTS
 from .minibatch import MiniBatchPass
 
 #: Samples handed to the compiled pass per call: bounds the time between progress-bar
 #: updates and Ctrl-C checks. Chunking does not change results (the drive ``a`` of the
 #: next sample is carried across calls).
 CHUNK = 4096
+
+#: Chooses one or two threads for mini-batch passes by timing their first batches.
+_CHOOSER = ThreadChooser()
 
 
 class TrainingDiverged(FloatingPointError, ValueError):
@@ -54,11 +60,13 @@ class SparseDream(base.PrototypeModel):
         updates (see :mod:`fastsd.kernels.minibatch`), while thresholds and inhibition
         are still updated sample by sample. Much faster, not identical; 100 (with the
         default ``min_response``) stays within 1 pp of the exact rule (README, Accuracy).
+        Mini-batches can use two threads (see Notes).
     min_response : float, default 1e-6
-        Mini-batches only: responses below this value are left out of the weight
-        update's products (they still act on thresholds and inhibition), which makes
-        those products sparse. In [0, 1); 0 keeps every response. 1e-4 is ~12% faster
-        but less accurate at some rates (README, Accuracy).
+        Mini-batches only: responses below this value are left out of every product
+        with the responses (the reconstruction, the weight update, ``L p`` and the
+        inhibition update; the thresholds still see them), which makes those products
+        sparse. In [0, 1); 0 keeps every response. 1e-4 is ~10% faster but less
+        accurate at some rates (README, Accuracy).
     dtype : {"float64", "float32"}, default "float64"
         Dtype of the state and of the arithmetic.
     random_state : int or None
@@ -71,6 +79,16 @@ class SparseDream(base.PrototypeModel):
     inhibition_ : ndarray (n_neurons, n_neurons), zero diagonal
     samples_seen_ : int
         Samples processed since the state was initialised.
+
+    Notes
+    -----
+    The per-sample rule runs on one thread. The mini-batch pass splits the weight half
+    of each batch over two threads (:mod:`fastsd.kernels.columns`) if Numba may use
+    two or more (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``) and if they are
+    faster: a pass of at least 32 batches first times 8 batches with two threads and 8
+    with one, and it and the passes of the next 30 s with the same shapes use two
+    threads only if they were clearly (20%) faster (other processes on the cores can
+    make them slower than one). Results do not depend on the number of threads.
     """
 
     _state = {
@@ -185,30 +203,41 @@ class SparseDream(base.PrototypeModel):
             a, p, o = (np.empty(N, dtype) for _ in range(3))
             r, g = (np.empty(m, dtype) for _ in range(2))
 
-            def run(start, stop):
+            def kernel_run(start, stop, threads):
                 return kernel.sparsedream_pass(X, order, start, stop, W, t, L, hp,
                                                params["prune_every"], a, p, o, r, g)
         else:
             work = MiniBatchPass(N, m, batch, dtype, params["min_response"])
 
-            def run(start, stop):
-                return work.run(X, order, start, stop, W, t, L, hp, params["prune_every"])
-
-        def step(start, stop):
-            if xi_at is not None:
-                hp[kernel.XI] = xi_at(start)
-            bad = run(start, stop)
-            if bad >= 0:
-                raise TrainingDiverged(
-                    f"training diverged: weights, thresholds or inhibition became NaN or "
-                    f"infinite by sample {bad} of this pass (xi={params['xi']}, "
-                    f"gamma={params['gamma']}, beta={params['beta']}); lower the rates. "
-                    "The model keeps the state it had before this pass.")
-            bar.update(stop - start)
+            def kernel_run(start, stop, threads):
+                return work.run(X, order, start, stop, W, t, L, hp, params["prune_every"],
+                                threads)
 
         chunk = -(-CHUNK // batch) * batch  # whole batches per chunk
-        for start in range(0, order.size, chunk):
-            step(start, min(start + chunk, order.size))
+
+        def run(start, stop, threads):
+            # Calls are cut at chunk boundaries, and each chunk has one rate, however
+            # the pass is split into calls: results do not depend on the split.
+            while start < stop:
+                end = min(stop, (start // chunk + 1) * chunk)
+                if xi_at is not None:
+                    hp[kernel.XI] = xi_at(start - start % chunk)
+                bad = kernel_run(start, end, threads)
+                if bad >= 0:
+                    raise TrainingDiverged(
+                        f"training diverged: weights, thresholds or inhibition became NaN "
+                        f"or infinite by sample {bad} of this pass (xi={params['xi']}, "
+                        f"gamma={params['gamma']}, beta={params['beta']}); lower the "
+                        "rates. The model keeps the state it had before this pass.")
+                bar.update(end - start)
+                start = end
+
+        threads, position = 1, 0
+        if batch > 1:
+            threads, position = _CHOOSER.start(
+                ("sparsedream", N, m, batch, np.dtype(dtype).name), run, order.size, batch,
+                min(numba.get_num_threads(), PARTS))
+        run(position, order.size, threads)
         self.weights_, self.thresholds_, self.inhibition_ = W, t, L
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
         dead = int(np.sum(~W.any(axis=1)))

@@ -1,6 +1,7 @@
 """Mini-batch SparseDream against its plain-numpy description, and its guarantees."""
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -64,6 +65,42 @@ def test_matches_reference_from_any_inhibition(beta, min_response):
     assert np.all(np.diag(L) == 0)
 
 
+@pytest.mark.parametrize("n_features", [8, 40, 100])
+def test_matches_reference_any_column_split(n_features):
+    """The weight half of a batch runs on two column parts (``column_cuts``): also when
+    one part is empty (8 features) or the cut is not in the middle."""
+    X = image_like(150, n_features, seed=7)
+    order = np.random.default_rng(8).permutation(150)
+    W, t, L = _state(seed=9, n=12, m=n_features)
+    ref = [a.copy() for a in (W, t, L)]
+    naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=16, prune_every=20,
+                                     min_response=0.01, **RATES)
+    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    work = MiniBatchPass(12, n_features, 16, np.float64, 0.01)
+    assert work.run(X, order, 0, 150, W, t, L, hp, 20, threads=2) == -1
+    for got, want in zip((W, t, L), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threads_do_not_change_results(dtype):
+    """One thread runs the two column parts one after the other, two run them at once:
+    the same arithmetic, bit for bit."""
+    X = image_like(1000, 200, seed=10).astype(dtype)
+    order = np.random.default_rng(11).permutation(1000)
+    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")], dtype)
+    results = []
+    for threads in (1, 2):
+        W, t, L = (a.astype(dtype) for a in _state(seed=12, n=32, m=200))
+        work = MiniBatchPass(32, 200, 50, dtype, 1e-6)
+        assert work.run(X, order, 0, 1000, W, t, L, hp, 100, threads=threads) == -1
+        results.append((W, t, L))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+    assert not np.array_equal(results[0][0], _state(seed=12, n=32, m=200)[0].astype(dtype))
+
+
 def test_min_response_leaves_out_small_responses():
     """The floor changes the result (the weight products really skip responses), and
     responses below it still drive the thresholds: with a floor above every response,
@@ -103,6 +140,20 @@ def test_model_chunking_lines_up_with_batches():
     MiniBatchPass(8, 16, 64, np.float64, model.min_response).run(
         X, order, 0, 9000, W, t, L, hp, 100)
     assert np.array_equal(model.weights_, W) and np.array_equal(model.thresholds_, t)
+
+
+def test_annealed_fit_does_not_depend_on_the_thread_probe(monkeypatch):
+    """The first mini-batch pass times a few batches with two threads and with one
+    (calls of other lengths); a pass right after reuses the choice without timing. The
+    annealed rate is set per chunk, not per call, so both give the same result."""
+    from fastsd import sparsedream
+
+    monkeypatch.setattr(sparsedream, "_CHOOSER", sparsedream.ThreadChooser())
+    X = image_like(5000, 32, seed=13)
+    fits = [SparseDream(8, **RATES, batch_size=20, anneal=True, random_state=3).fit(X)
+            for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].weights_, fits[1].weights_)
+    np.testing.assert_array_equal(fits[0].thresholds_, fits[1].thresholds_)
 
 
 def test_keeps_weights_where_plain_sum_collapses():

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastsd.kernels.simd import transpose_into
+from fastsd.kernels.simd import transpose_columns, transpose_into
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -29,3 +29,18 @@ def test_transpose_into_any_shape(n, m, double):
     WT = np.zeros((m, n), dtype)
     transpose_into(W, WT)
     np.testing.assert_array_equal(WT, W.T)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), m=st.integers(1, 60), data=st.data(), double=st.booleans())
+def test_transpose_columns_touches_only_its_range(n, m, data, double):
+    """``WT[start:stop] = W[:, start:stop].T``; the other rows of ``WT`` keep their values."""
+    start = data.draw(st.integers(0, m))
+    stop = data.draw(st.integers(start, m))
+    dtype = np.float64 if double else np.float32
+    W = np.arange(n * m, dtype=dtype).reshape(n, m)
+    WT = np.full((m, n), -1, dtype)
+    transpose_columns(W, WT, start, stop)
+    want = np.full((m, n), -1, dtype)
+    want[start:stop] = W[:, start:stop].T
+    np.testing.assert_array_equal(WT, want)

@@ -183,25 +183,33 @@ def selected_row_sum(c, M, idx, k, out):
     """``out = Σ_{q<k} c[idx[q]] M[idx[q], :]``, in the dtype of ``out`` and ``M``.
 
     A weighted sum of selected rows: the drive from a sample's nonzero pixels (rows of
-    ``Wᵀ``) or the reconstruction from the active neurons (rows of ``W``). Four rows per
-    sweep over ``out`` (one load and store of ``out`` per four rows); ``c`` is converted
-    as it is read.
+    ``Wᵀ``) or the reconstruction from the active neurons (rows of ``W``).
+    """
+    selected_row_sum_from(c, M, idx, k, 0, out)
+
+
+@njit(**JIT)
+def selected_row_sum_from(c, M, idx, k, col, out):
+    """``out = Σ_{q<k} c[idx[q]] M[idx[q], col:col + len(out)]``: the sum of
+    :func:`selected_row_sum` over a range of columns. Four rows per sweep over ``out``
+    (one load and store of ``out`` per four rows); ``c`` is converted as it is read.
     """
     n = out.shape[0]
+    end = col + n
     cast = out.dtype.type
     out[:] = 0
     q = 0
     while q + BLOCK <= k:
         j0, j1, j2, j3 = idx[q], idx[q + 1], idx[q + 2], idx[q + 3]
         c0, c1, c2, c3 = cast(c[j0]), cast(c[j1]), cast(c[j2]), cast(c[j3])
-        r0, r1, r2, r3 = M[j0], M[j1], M[j2], M[j3]
+        r0, r1, r2, r3 = M[j0, col:end], M[j1, col:end], M[j2, col:end], M[j3, col:end]
         for i in range(n):
             out[i] += c0 * r0[i] + c1 * r1[i] + c2 * r2[i] + c3 * r3[i]
         q += BLOCK
     for q in range(q, k):
         j = idx[q]
         cj = cast(c[j])
-        r = M[j]
+        r = M[j, col:end]
         for i in range(n):
             out[i] += cj * r[i]
 

@@ -35,22 +35,12 @@ from __future__ import annotations
 
 from numba import njit
 
+from .columns import active_neurons, columns_region
 from .common import (
-    JIT, JIT_IEEE, _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition,
-    prefetch_row, relative_error, selected_row_sum, sparse_drive, update_thresholds,
+    JIT, _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition,
+    selected_row_sum, update_thresholds,
 )
-from .simd import transpose_into
 from .sparsedream import BETA, GAMMA, PREC, SP, XI
-
-
-@njit(**JIT)
-def active_neurons(o, min_response, idx):
-    """Write the indices ``i`` with ``o[i] >= min_response`` into ``idx``; return how many."""
-    n = 0
-    for i in range(o.shape[0]):
-        idx[n] = i
-        n += o[i] >= min_response
-    return n
 
 
 @njit(**JIT)
@@ -123,134 +113,108 @@ def respond_floored(a, t, LT, offset, min_response, p, o, idx, use_L):
 
 
 @njit(**JIT)
-def sample_error(v, W, o, idx, n_active, prec, r, g):
-    """``g = (v - r) / max(r, prec)`` with ``r = Σ o_i W[i]`` over the active rows
-    ``idx[:n_active]``: one sample's factor of the batch update.
-
-    ``r`` is scratch apart from ``g``: computed in place (``r`` is ``g``), the division
-    loop would not vectorise (aliased arrays) and took 7x longer.
-    """
-    selected_row_sum(o, W, idx, n_active, r)
-    relative_error(v, r, prec, g)
-
-
-@njit(**JIT)
-def summed_update(O, G, i, min_response, samples, s):
-    """``s = Σ_b õ_bi G[b]`` over the samples ``b`` in which neuron ``i`` is active
-    (their indices go to the int64 scratch ``samples``); returns False (``s``
-    untouched) if there is none. Four samples per sweep over ``s``."""
-    column = O[:, i]
-    n = active_neurons(column, min_response, samples)
-    if n:
-        selected_row_sum(column, G, samples, n, s)
-    return n > 0
-
-
-@njit(**JIT_IEEE)
-def positive_update(w, s, xi):
-    """``w ← w·f(ξ s)`` for one row (module docstring). Branch-free so it vectorises:
-    ``f(x) = (1 + max(x, 0)) / (1 - min(x, 0))``."""
-    one = w.dtype.type(1)
-    zero = w.dtype.type(0)
-    for j in range(w.shape[0]):
-        x = xi * s[j]
-        w[j] = w[j] * (one + max(x, zero)) / (one - min(x, zero))
+def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, idx):
+    """The per-sample half of a batch: for each sample ``b`` in order, its drive
+    ``A[b]`` (the sum of the partial drives ``AP[:, b]``), responses into ``O[b]``
+    (floored after the thresholds took them), threshold and inhibition updates. The
+    constant part of the inhibition updates is added to ``LT`` at the end; ``first``:
+    this is the first batch of the pass (step 5 then zeroes a diagonal given with L)."""
+    gamma, beta, sp = hp[GAMMA], hp[BETA], hp[SP]
+    step_offset = -beta * (sp * sp)  # the constant part of one inhibition update
+    offset = t.dtype.type(0)
+    for b in range(O.shape[0]):
+        a = A[b]
+        a[:] = AP[0, b]
+        for part in range(1, AP.shape[0]):
+            a += AP[part, b]
+        o = O[b]
+        respond_floored(a, t, LT, offset, min_response, p, o, idx, use_L)
+        flush_tiny(o)
+        update_thresholds(t, o, gamma, sp)
+        n_active = floor_responses(o, min_response, idx)
+        if use_L:
+            inhibit_active(LT, o, idx, n_active, beta)
+            offset += step_offset
+            if first and b == 0:
+                clear_diagonal(LT)
+    if use_L:
+        add_offset(LT, offset)
 
 
 @njit(**JIT)
-def prune_row(w, prec):
-    """``w[w <= prec] = 0`` for one row (NaN is kept)."""
-    zero = w.dtype.type(0)
-    for j in range(w.shape[0]):
-        if w[j] <= prec:
-            w[j] = zero
-
-
-@njit(**JIT)
-def apply_batch(W, WT, O, G, min_response, xi, prec, prune, dirty, changed, idx, s):
-    """``W ← W·f(ξ S)`` row by row, with ``S = Õᵀ G`` formed one row at a time in ``s``
-    (rows of neurons active in no sample of the batch are left alone); prune the rows
-    changed since the last pruning if ``prune``; bring ``WT`` up to date."""
-    N = W.shape[0]
+def mark_changed(O, min_response, prune, dirty, changed):
+    """``changed[i]``: row ``i`` of ``W`` gets an update (neuron active in some sample of
+    the batch) or, if ``prune``, is pruned (changed since the last pruning, ``dirty``).
+    Updates ``dirty``; returns the number of changed rows."""
     n_changed = 0
-    for i in range(N):
-        row_changed = summed_update(O, G, i, min_response, idx, s)
+    for i in range(O.shape[1]):
+        row_changed = False
+        for b in range(O.shape[0]):
+            row_changed |= O[b, i] >= min_response
         if row_changed:
-            positive_update(W[i], s, xi)
             dirty[i] = True
         if prune and dirty[i]:
-            prune_row(W[i], prec)
             dirty[i] = False
             row_changed = True
         changed[i] = row_changed
         n_changed += row_changed
-    if n_changed > N // 8:  # one tiled transpose beats many column copies
-        transpose_into(W, WT)
-    else:
-        for i in range(N):
-            if changed[i]:
-                WT[:, i] = W[i]
+    return n_changed
 
 
 @njit(**JIT)
 def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, hp, prune_every,
-                   min_response, A, O, G, idx, s, changed, dirty, p):
+                   min_response, A, AP, O, G, p, idx, changed, dirty, cuts, IDX, S, finite):
     """Run the mini-batch scheme on ``X[order[start:stop]]`` in place.
+
+    Per batch, the per-sample half (:func:`batch_responses`, one thread) alternates with
+    one parallel region (:func:`fastsd.kernels.columns.columns_region`) that applies the
+    batch's weight update and computes the next batch's partial drives.
 
     Parameters
     ----------
     X, order, start, stop, W, t, hp, prune_every
         As for :func:`fastsd.kernels.sparsedream.sparsedream_pass`. Batches start at
         ``start``; positions decide pruning as there.
-    LT : (N, N) array
-        ``L.T``, the transposed inhibition matrix, updated in place.
     batch_size : int
     WT : (m, N) array
         ``W.T``, kept in step with ``W``.
+    LT : (N, N) array
+        ``L.T``, the transposed inhibition matrix, updated in place.
     min_response : float
-        Responses below it are left out of the weight products.
-    A, O : (batch_size, N) arrays; G : (batch_size, m) array
-        Scratch space: drives, responses, relative errors of a batch.
-    idx : (max(N, m, batch_size),) int64 array; s : (m,) array; changed : (N,) bool array
+        Responses below it are left out of every product with the responses.
+    A, O : (batch_size, N) arrays; AP : (PARTS, batch_size, N) array;
+    G : (batch_size, m) array
+        Scratch space: drives, responses, partial drives, relative errors of a batch.
+    p : (N,) array; idx : (max(N, m, batch_size),) int64 array; changed : (N,) bool array
         Scratch space.
     dirty : (N,) bool array
         Rows changed since the last pruning (all True is always safe).
-    p : (N,) array
-        Scratch space.
+    cuts : (PARTS + 1,) int64 array
+        Column boundaries of the parts (:func:`fastsd.kernels.columns.column_cuts`).
+    IDX : (PARTS, max(N, m, batch_size)) int64 array; S : (PARTS, m) array;
+    finite : (PARTS,) bool array
+        Scratch space per part.
 
     Returns
     -------
     int
         -1, or the first position of a batch after which the state was not finite.
     """
-    xi, sp, gamma, beta, prec = hp[XI], hp[SP], hp[GAMMA], hp[BETA], hp[PREC]
-    use_L = needs_inhibition(LT, beta)
-    step_offset = -beta * (sp * sp)  # the constant part of one inhibition update
+    xi, prec = hp[XI], hp[PREC]
+    use_L = needs_inhibition(LT, hp[BETA])
+    upcoming = order[start:min(start + batch_size, stop)]
+    columns_region(X, order[:0], upcoming, W, WT, O, G, AP, min_response, xi, prec,
+                   False, changed, 0, cuts, IDX, S, finite)
     for lo in range(start, stop, batch_size):
         n_batch = min(batch_size, stop - lo)
-        for b in range(n_batch):
-            if lo + b + 2 < order.shape[0]:  # random rows: start loading ahead
-                prefetch_row(X[order[lo + b + 2]])
-            sparse_drive(X[order[lo + b]], WT, idx, A[b])
-        offset = W.dtype.type(0)
-        for b in range(n_batch):
-            o = O[b]
-            respond_floored(A[b], t, LT, offset, min_response, p, o, idx, use_L)
-            flush_tiny(o)
-            update_thresholds(t, o, gamma, sp)
-            n_active = floor_responses(o, min_response, idx)
-            if use_L:
-                inhibit_active(LT, o, idx, n_active, beta)
-                offset += step_offset
-                if lo == start and b == 0:  # step 5 zeroes a diagonal given with L
-                    clear_diagonal(LT)
-            sample_error(X[order[lo + b]], W, o, idx, n_active, prec, s, G[b])
-        if use_L:
-            add_offset(LT, offset)
+        batch_responses(A[:n_batch], AP, t, LT, hp, min_response, lo == start, use_L,
+                        O[:n_batch], p, idx)
         prune = (-lo) % prune_every < n_batch  # some k in [lo, lo + n_batch) is a multiple
-        apply_batch(W, WT, O[:n_batch], G, min_response, xi, prec, prune, dirty, changed,
-                    idx, s)
+        n_changed = mark_changed(O[:n_batch], min_response, prune, dirty, changed)
+        upcoming = order[lo + n_batch:min(lo + n_batch + batch_size, stop)]
+        columns_region(X, order[lo:lo + n_batch], upcoming, W, WT, O, G, AP, min_response,
+                       xi, prec, prune, changed, n_changed, cuts, IDX, S, finite)
         if (prune or lo + n_batch == stop) and not (
-                all_finite(W) and all_finite(t) and all_finite(LT)):
+                finite.all() and all_finite(t) and all_finite(LT)):
             return lo
     return -1

@@ -1,0 +1,141 @@
+"""The weight half of a mini-batch, split by pixel columns over two parts.
+
+Once a batch's responses are known, everything left of it works on columns of ``W``
+independently: the reconstruction ``r = Wᵀ õ`` and error ``g`` of a pixel need only that
+pixel's column, the summed update of ``W[i, j]`` only ``g[:, j]``, and the drives of the
+next batch are sums of rows of ``Wᵀ`` that split into partial sums over pixel ranges. So
+:func:`columns_region` runs one part per thread, each on its own range of pixels
+(:func:`column_cuts`): its columns of ``W``, ``G`` and ``X``, its rows of ``Wᵀ``, and its
+partial drives ``AP[part]``. Each core keeps its own data in its own cache from batch to
+batch; the only data that cross cores are the partial drives and the responses.
+
+The split is fixed (two parts, whatever the number of threads), so results do not
+depend on the number of threads; with one thread the parts simply run one after the
+other.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .common import (
+    JIT, JIT_IEEE, all_finite, nonzero_pixels, prefetch_row, relative_error,
+    selected_row_sum_from,
+)
+from .simd import transpose_columns
+
+#: Parts of the pixel columns (and threads that can work on them at once).
+PARTS = 2
+#: Part boundaries are multiples of this many columns (one 64-byte line of float32).
+ALIGN = 16
+
+
+def column_cuts(n_features: int) -> np.ndarray:
+    """Boundaries ``[0, c, n_features]`` of the two parts, ``c`` a multiple of
+    ``ALIGN`` near the middle (a part may be empty for tiny ``n_features``)."""
+    cut = min(n_features, (n_features // 2 + ALIGN // 2) // ALIGN * ALIGN)
+    return np.array([0, cut, n_features], dtype=np.int64)
+
+
+@njit(**JIT)
+def active_neurons(o, min_response, idx):
+    """Write the indices ``i`` with ``o[i] >= min_response`` into ``idx``; return how many."""
+    n = 0
+    for i in range(o.shape[0]):
+        idx[n] = i
+        n += o[i] >= min_response
+    return n
+
+
+@njit(**JIT_IEEE)
+def positive_update(w, s, xi):
+    """``w ← w·f(ξ s)`` for one row, ``f(x) = 1 + x`` for ``x >= 0`` and ``1 / (1 - x)``
+    below. Branch-free so it vectorises: ``f(x) = (1 + max(x, 0)) / (1 - min(x, 0))``."""
+    one = w.dtype.type(1)
+    zero = w.dtype.type(0)
+    for j in range(w.shape[0]):
+        x = xi * s[j]
+        w[j] = w[j] * (one + max(x, zero)) / (one - min(x, zero))
+
+
+@njit(**JIT)
+def prune_row(w, prec):
+    """``w[w <= prec] = 0`` for one row (NaN is kept)."""
+    zero = w.dtype.type(0)
+    for j in range(w.shape[0]):
+        if w[j] <= prec:
+            w[j] = zero
+
+
+@njit(**JIT)
+def part_errors(X, rows, W, O, min_response, prec, start, stop, idx, r, G):
+    """``G[b, start:stop] = (x - r) / max(r, prec)`` with ``r = Σ_i õ_bi W[i, start:stop]``
+    over the active neurons of each sample ``b`` (``X[rows[b]]`` its pixels)."""
+    for b in range(rows.shape[0]):
+        n_active = active_neurons(O[b], min_response, idx)
+        selected_row_sum_from(O[b], W, idx, n_active, start, r)
+        relative_error(X[rows[b], start:stop], r, prec, G[b, start:stop])
+
+
+@njit(**JIT)
+def part_update(W, O, G, min_response, xi, prec, prune, changed, start, stop, idx, s):
+    """``W[i, start:stop] ← ·f(ξ S)`` with ``S = Σ_b õ_bi G[b, start:stop]`` for the rows
+    marked ``changed``, then pruned if ``prune``."""
+    for i in range(W.shape[0]):
+        if not changed[i]:
+            continue
+        column = O[:, i]
+        n = active_neurons(column, min_response, idx)
+        if n:
+            selected_row_sum_from(column, G, idx, n, start, s)
+            positive_update(W[i, start:stop], s, xi)
+        if prune:
+            prune_row(W[i, start:stop], prec)
+
+
+@njit(**JIT)
+def part_transpose(W, WT, changed, n_changed, start, stop):
+    """Bring ``WT[start:stop]`` up to date with the changed rows of ``W``."""
+    if n_changed > W.shape[0] // 8:  # one tiled transpose beats many column copies
+        transpose_columns(W, WT, start, stop)
+    else:
+        for i in range(W.shape[0]):
+            if changed[i]:
+                WT[start:stop, i] = W[i, start:stop]
+
+
+@njit(**JIT)
+def part_drives(X, rows, WT, start, stop, idx, AP):
+    """``AP[b] = Σ_j X[rows[b], j] WT[j]`` over the nonzero pixels ``start <= j < stop``."""
+    WT_part = WT[start:stop]
+    n = rows.shape[0]
+    for b in range(n):
+        if b + 2 < n:  # random rows: start loading ahead
+            prefetch_row(X[rows[b + 2], start:stop])
+        x = X[rows[b], start:stop]
+        selected_row_sum_from(x, WT_part, idx, nonzero_pixels(x, idx), 0, AP[b])
+
+
+@njit(**dict(JIT, parallel=True))
+def columns_region(X, done, upcoming, W, WT, O, G, AP, min_response, xi, prec, prune,
+                   changed, n_changed, cuts, IDX, S, finite):
+    """One parallel region per batch: for the samples ``X[done]`` whose responses are
+    in ``O``, errors, summed update, pruning and ``WT``; then the partial drives of the
+    samples ``X[upcoming]`` into ``AP``. ``finite[part]``: the part's columns of ``W``
+    are all finite (set only if ``done`` is not empty). ``IDX``, ``S``: scratch per part.
+    """
+    for part in prange(PARTS):
+        start, stop = cuts[part], cuts[part + 1]
+        idx = IDX[part]
+        s = S[part, :stop - start]
+        if done.shape[0]:
+            O_done = O[:done.shape[0]]
+            part_errors(X, done, W, O_done, min_response, prec, start, stop, idx, s, G)
+            part_update(W, O_done, G, min_response, xi, prec, prune, changed, start,
+                        stop, idx, s)
+            part_transpose(W, WT, changed, n_changed, start, stop)
+            ok = True
+            for i in range(W.shape[0]):
+                ok &= all_finite(W[i, start:stop])
+            finite[part] = ok
+        part_drives(X, upcoming, WT, start, stop, idx, AP[part])
