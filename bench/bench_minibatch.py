@@ -3,8 +3,8 @@
     python -m pytest bench/bench_minibatch.py --benchmark-enable
 
 times, from the same fresh initial state and sample order, a warm first epoch of
-fastsd's mini-batch pass (float32; B=100 with the default ``min_response`` 1e-6 and with
-0, and B=50 with 1e-4), the exact
+fastsd's mini-batch pass (float32; B=100 with the default ``min_response`` 1e-6, also on
+one thread only, and with 0, and B=50 with 1e-4), the exact
 per-sample float32 pass, and one epoch of Krotov & Hopfield's notebook-style numpy code
 (batches of 100), the comparison the second research note makes. Rates: ξ=0.02, γ=1,
 β=0.005. The one-run table with ratios and accuracies is ``tools/bench_table.py``.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
+import numba
 import numpy as np
 import pytest
 
@@ -43,15 +44,22 @@ def one_epoch(X, order, W0, batch_size, min_response):
     return model.partial_fit(X, order=order)
 
 
-@pytest.mark.parametrize("batch_size, min_response",
-                         [(100, 1e-6), (50, 1e-4), (100, 0.0), (1, 1e-6)],
-                         ids=["B100", "B50-floor1e-4", "B100-dense", "per-sample"])
-def test_sparsedream(benchmark, data, batch_size, min_response):
+@pytest.mark.parametrize("batch_size, min_response, threads",
+                         [(100, 1e-6, None), (100, 1e-6, 1), (50, 1e-4, None),
+                          (100, 0.0, None), (1, 1e-6, None)],
+                         ids=["B100", "B100-1thread", "B50-floor1e-4", "B100-dense",
+                              "per-sample"])
+def test_sparsedream(benchmark, data, batch_size, min_response, threads):
     X, order, W0 = data
     benchmark.group = GROUP
-    one_epoch(X, order[:500], W0, batch_size, min_response)  # compile outside the timing
-    model = benchmark.pedantic(one_epoch, args=(X, order, W0, batch_size, min_response),
-                               rounds=3, iterations=1)
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads or before)
+    try:
+        one_epoch(X, order[:500], W0, batch_size, min_response)  # compile, untimed
+        model = benchmark.pedantic(one_epoch, args=(X, order, W0, batch_size, min_response),
+                                   rounds=3, iterations=1)
+    finally:
+        numba.set_num_threads(before)
     assert np.isfinite(model.weights_).all()
 
 

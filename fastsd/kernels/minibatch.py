@@ -113,15 +113,17 @@ def respond_floored(a, t, LT, offset, min_response, p, o, idx, use_L):
 
 
 @njit(**JIT)
-def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, idx):
+def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, idx, active):
     """The per-sample half of a batch: for each sample ``b`` in order, its drive
     ``A[b]`` (the sum of the partial drives ``AP[:, b]``), responses into ``O[b]``
     (floored after the thresholds took them), threshold and inhibition updates. The
     constant part of the inhibition updates is added to ``LT`` at the end; ``first``:
-    this is the first batch of the pass (step 5 then zeroes a diagonal given with L)."""
+    this is the first batch of the pass (step 5 then zeroes a diagonal given with L).
+    ``active[i]``: neuron ``i`` responded in some sample of the batch."""
     gamma, beta, sp = hp[GAMMA], hp[BETA], hp[SP]
     step_offset = -beta * (sp * sp)  # the constant part of one inhibition update
     offset = t.dtype.type(0)
+    active[:] = False
     for b in range(O.shape[0]):
         a = A[b]
         a[:] = AP[0, b]
@@ -132,6 +134,8 @@ def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, idx):
         flush_tiny(o)
         update_thresholds(t, o, gamma, sp)
         n_active = floor_responses(o, min_response, idx)
+        for q in range(n_active):
+            active[idx[q]] = True
         if use_L:
             inhibit_active(LT, o, idx, n_active, beta)
             offset += step_offset
@@ -142,22 +146,18 @@ def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, idx):
 
 
 @njit(**JIT)
-def mark_changed(O, min_response, prune, dirty, changed):
-    """``changed[i]``: row ``i`` of ``W`` gets an update (neuron active in some sample of
-    the batch) or, if ``prune``, is pruned (changed since the last pruning, ``dirty``).
-    Updates ``dirty``; returns the number of changed rows."""
+def mark_changed(prune, dirty, changed):
+    """On entry ``changed[i]``: row ``i`` of ``W`` gets an update (its neuron responded
+    in the batch); on return also if it is pruned (``prune`` and changed since the last
+    pruning, ``dirty``). Updates ``dirty``; returns the number of changed rows."""
     n_changed = 0
-    for i in range(O.shape[1]):
-        row_changed = False
-        for b in range(O.shape[0]):
-            row_changed |= O[b, i] >= min_response
-        if row_changed:
+    for i in range(changed.shape[0]):
+        if changed[i]:
             dirty[i] = True
         if prune and dirty[i]:
             dirty[i] = False
-            row_changed = True
-        changed[i] = row_changed
-        n_changed += row_changed
+            changed[i] = True
+        n_changed += changed[i]
     return n_changed
 
 
@@ -208,9 +208,9 @@ def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, hp, prune_ev
     for lo in range(start, stop, batch_size):
         n_batch = min(batch_size, stop - lo)
         batch_responses(A[:n_batch], AP, t, LT, hp, min_response, lo == start, use_L,
-                        O[:n_batch], p, idx)
+                        O[:n_batch], p, idx, changed)
         prune = (-lo) % prune_every < n_batch  # some k in [lo, lo + n_batch) is a multiple
-        n_changed = mark_changed(O[:n_batch], min_response, prune, dirty, changed)
+        n_changed = mark_changed(prune, dirty, changed)
         upcoming = order[lo + n_batch:min(lo + n_batch + batch_size, stop)]
         columns_region(X, order[lo:lo + n_batch], upcoming, W, WT, O, G, AP, min_response,
                        xi, prec, prune, changed, n_changed, cuts, IDX, S, finite)
