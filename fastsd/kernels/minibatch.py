@@ -4,7 +4,7 @@ The scheme, per batch of ``B`` samples:
 
 - ``W`` is held fixed. Each sample's drive ``a = W v`` comes from a transposed copy
   ``Wᵀ`` (m, N), over the non-zero pixels only (one pixel's weights to all neurons are
-  contiguous there).
+  contiguous there), as the sum of two partial drives over two ranges of pixels.
 - The forward pass, the threshold update and the inhibition update stay per sample and
   in order: homeostasis acts sample by sample as in the per-sample rule, and the
   thresholds see the exact responses ``o``.
@@ -29,7 +29,11 @@ The scheme, per batch of ``B`` samples:
   ``k`` with ``k % prune_every == 0``. Only rows changed since the last pruning can hold
   new small weights, so only those are visited; the result is that of pruning all.
 
-``tests/naive.py`` (``sparsedream_minibatch_pass``) writes the same scheme in numpy.
+The per-sample half of each batch (responses, thresholds, inhibition) runs here on
+one thread; the weight half (errors, summed update, pruning, ``Wᵀ``) and the next
+batch's drives run on two column parts, in parallel if two threads are allowed
+(:mod:`fastsd.kernels.columns`). ``tests/naive.py`` (``sparsedream_minibatch_pass``)
+writes the same scheme in numpy.
 """
 from __future__ import annotations
 
