@@ -65,7 +65,7 @@ class SparseDream(base.PrototypeModel):
         Mini-batches only: responses below this value are left out of every product
         with the responses (the reconstruction, the weight update, ``L p`` and the
         inhibition update; the thresholds still see them), which makes those products
-        sparse. In [0, 1); 0 keeps every response. 1e-4 is ~10% faster but less
+        sparse. In [0, 1); 0 keeps every response (~2x slower); 1e-4 is less
         accurate at some rates (README, Accuracy).
     dtype : {"float64", "float32"}, default "float64"
         Dtype of the state and of the arithmetic.
