@@ -15,7 +15,6 @@ class MiniBatchPass:
                  min_response: float = 0.0):
         self.batch_size = batch_size
         self.min_response = min_response
-        scratch = max(n_neurons, n_features, batch_size)
         self.WT = np.empty((n_features, n_neurons), dtype)
         self.LT = np.empty((n_neurons, n_neurons), dtype)
         self.A = np.empty((batch_size, n_neurons), dtype)
@@ -23,11 +22,15 @@ class MiniBatchPass:
         self.O = np.empty((batch_size, n_neurons), dtype)
         self.G = np.empty((batch_size, n_features), dtype)
         self.p = np.empty(n_neurons, dtype)
-        self.idx = np.empty(scratch, np.int64)
+        # active sets of a batch: neurons per sample and samples per neuron
+        self.neurons = np.empty((batch_size, n_neurons), np.int32)
+        self.n_neurons = np.empty(batch_size, np.int32)
+        self.samples = np.empty((n_neurons, batch_size), np.int32)
+        self.n_samples = np.empty(n_neurons, np.int32)
         self.changed = np.empty(n_neurons, np.bool_)
         self.dirty = np.ones(n_neurons, np.bool_)
         self.cuts = column_cuts(n_features)
-        self.IDX = np.empty((PARTS, scratch), np.int64)
+        self.IDX = np.empty((PARTS, n_features), np.int64)
         self.S = np.empty((PARTS, n_features), dtype)
         self.finite = np.ones(PARTS, np.bool_)
 
@@ -48,9 +51,10 @@ class MiniBatchPass:
         try:
             return minibatch_pass(X, order, start, stop, self.batch_size, W, self.WT, t,
                                   self.LT, hp, prune_every, dtype(self.min_response),
-                                  self.A, self.AP, self.O, self.G, self.p, self.idx,
-                                  self.changed, self.dirty, self.cuts, self.IDX, self.S,
-                                  self.finite)
+                                  self.A, self.AP, self.O, self.G, self.p,
+                                  self.neurons, self.n_neurons, self.samples,
+                                  self.n_samples, self.changed, self.dirty, self.cuts,
+                                  self.IDX, self.S, self.finite)
         finally:
             numba.set_num_threads(before)
             L[...] = self.LT.T

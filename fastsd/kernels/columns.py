@@ -37,16 +37,6 @@ def column_cuts(n_features: int) -> np.ndarray:
     return np.array([0, cut, n_features], dtype=np.int64)
 
 
-@njit(**JIT)
-def active_neurons(o, min_response, idx):
-    """Write the indices ``i`` with ``o[i] >= min_response`` into ``idx``; return how many."""
-    n = 0
-    for i in range(o.shape[0]):
-        idx[n] = i
-        n += o[i] >= min_response
-    return n
-
-
 @njit(**JIT_IEEE)
 def positive_update(w, s, xi):
     """``w ← w·f(ξ s)`` for one row, ``f(x) = 1 + x`` for ``x >= 0`` and ``1 / (1 - x)``
@@ -68,26 +58,25 @@ def prune_row(w, prec):
 
 
 @njit(**JIT)
-def part_errors(X, rows, W, O, min_response, prec, start, stop, idx, r, G):
+def part_errors(X, rows, W, O, neurons, n_neurons, prec, start, stop, r, G):
     """``G[b, start:stop] = (x - r) / max(r, prec)`` with ``r = Σ_i õ_bi W[i, start:stop]``
-    over the active neurons of each sample ``b`` (``X[rows[b]]`` its pixels)."""
+    over the active neurons ``neurons[b, :n_neurons[b]]`` of each sample ``b``
+    (``X[rows[b]]`` its pixels)."""
     for b in range(rows.shape[0]):
-        n_active = active_neurons(O[b], min_response, idx)
-        selected_row_sum_from(O[b], W, idx, n_active, start, r)
+        selected_row_sum_from(O[b], W, neurons[b], n_neurons[b], start, r)
         relative_error(X[rows[b], start:stop], r, prec, G[b, start:stop])
 
 
 @njit(**JIT)
-def part_update(W, O, G, min_response, xi, prec, prune, changed, start, stop, idx, s):
-    """``W[i, start:stop] ← ·f(ξ S)`` with ``S = Σ_b õ_bi G[b, start:stop]`` for the rows
-    marked ``changed``, then pruned if ``prune``."""
+def part_update(W, O, G, samples, n_samples, xi, prec, prune, changed, start, stop, s):
+    """``W[i, start:stop] ← ·f(ξ S)`` with ``S = Σ_b õ_bi G[b, start:stop]`` over the
+    samples ``samples[i, :n_samples[i]]`` in which neuron ``i`` is active, for the rows
+    marked ``changed``; then pruned if ``prune``."""
     for i in range(W.shape[0]):
         if not changed[i]:
             continue
-        column = O[:, i]
-        n = active_neurons(column, min_response, idx)
-        if n:
-            selected_row_sum_from(column, G, idx, n, start, s)
+        if n_samples[i]:
+            selected_row_sum_from(O[:, i], G, samples[i], n_samples[i], start, s)
             positive_update(W[i, start:stop], s, xi)
         if prune:
             prune_row(W[i, start:stop], prec)
@@ -117,25 +106,26 @@ def part_drives(X, rows, WT, start, stop, idx, AP):
 
 
 @njit(**dict(JIT, parallel=True))
-def columns_region(X, done, upcoming, W, WT, O, G, AP, min_response, xi, prec, prune,
-                   changed, n_changed, cuts, IDX, S, finite):
+def columns_region(X, done, upcoming, W, WT, O, G, AP, neurons, n_neurons, samples,
+                   n_samples, xi, prec, prune, changed, n_changed, cuts, IDX, S, finite):
     """One parallel region per batch: for the samples ``X[done]`` whose responses are
-    in ``O``, errors, summed update, pruning and ``WT``; then the partial drives of the
-    samples ``X[upcoming]`` into ``AP``. ``finite[part]``: the part's columns of ``W``
-    are all finite (set only if ``done`` is not empty). ``IDX``, ``S``: scratch per part.
+    in ``O`` (active sets in ``neurons``/``samples``, see
+    :func:`fastsd.kernels.minibatch.batch_responses`), errors, summed update, pruning
+    and ``WT``; then the partial drives of the samples ``X[upcoming]`` into ``AP``.
+    ``finite[part]``: the part's columns of ``W`` are all finite (set only if ``done``
+    is not empty). ``IDX``, ``S``: scratch per part.
     """
     for part in prange(PARTS):
         start, stop = cuts[part], cuts[part + 1]
-        idx = IDX[part]
         s = S[part, :stop - start]
         if done.shape[0]:
             O_done = O[:done.shape[0]]
-            part_errors(X, done, W, O_done, min_response, prec, start, stop, idx, s, G)
-            part_update(W, O_done, G, min_response, xi, prec, prune, changed, start,
-                        stop, idx, s)
+            part_errors(X, done, W, O_done, neurons, n_neurons, prec, start, stop, s, G)
+            part_update(W, O_done, G, samples, n_samples, xi, prec, prune, changed, start,
+                        stop, s)
             part_transpose(W, WT, changed, n_changed, start, stop)
             ok = True
             for i in range(W.shape[0]):
                 ok &= all_finite(W[i, start:stop])
             finite[part] = ok
-        part_drives(X, upcoming, WT, start, stop, idx, AP[part])
+        part_drives(X, upcoming, WT, start, stop, IDX[part], AP[part])

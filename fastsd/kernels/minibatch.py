@@ -39,12 +39,22 @@ from __future__ import annotations
 
 from numba import njit
 
-from .columns import active_neurons, columns_region
+from .columns import columns_region
 from .common import (
     JIT, _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition,
     selected_row_sum, update_thresholds,
 )
 from .sparsedream import BETA, GAMMA, PREC, SP, XI
+
+
+@njit(**JIT)
+def active_neurons(o, min_response, idx):
+    """Write the indices ``i`` with ``o[i] >= min_response`` into ``idx``; return how many."""
+    n = 0
+    for i in range(o.shape[0]):
+        idx[n] = i
+        n += o[i] >= min_response
+    return n
 
 
 @njit(**JIT)
@@ -117,29 +127,38 @@ def respond_floored(a, t, LT, offset, min_response, p, o, idx, use_L):
 
 
 @njit(**JIT)
-def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, idx, active):
+def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, neurons, n_neurons,
+                    samples, n_samples):
     """The per-sample half of a batch: for each sample ``b`` in order, its drive
     ``A[b]`` (the sum of the partial drives ``AP[:, b]``), responses into ``O[b]``
     (floored after the thresholds took them), threshold and inhibition updates. The
     constant part of the inhibition updates is added to ``LT`` at the end; ``first``:
     this is the first batch of the pass (step 5 then zeroes a diagonal given with L).
-    ``active[i]``: neuron ``i`` responded in some sample of the batch."""
+
+    The active sets go both ways: ``neurons[b, :n_neurons[b]]`` are the active neurons
+    of sample ``b`` and ``samples[i, :n_samples[i]]`` the samples in which neuron ``i``
+    is active (in order), for the weight half of the batch.
+    """
     gamma, beta, sp = hp[GAMMA], hp[BETA], hp[SP]
     step_offset = -beta * (sp * sp)  # the constant part of one inhibition update
     offset = t.dtype.type(0)
-    active[:] = False
+    n_samples[:] = 0
     for b in range(O.shape[0]):
         a = A[b]
         a[:] = AP[0, b]
         for part in range(1, AP.shape[0]):
             a += AP[part, b]
         o = O[b]
+        idx = neurons[b]
         respond_floored(a, t, LT, offset, min_response, p, o, idx, use_L)
         flush_tiny(o)
         update_thresholds(t, o, gamma, sp)
         n_active = floor_responses(o, min_response, idx)
+        n_neurons[b] = n_active
         for q in range(n_active):
-            active[idx[q]] = True
+            i = idx[q]
+            samples[i, n_samples[i]] = b
+            n_samples[i] += 1
         if use_L:
             inhibit_active(LT, o, idx, n_active, beta)
             offset += step_offset
@@ -150,24 +169,27 @@ def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, idx, act
 
 
 @njit(**JIT)
-def mark_changed(prune, dirty, changed):
-    """On entry ``changed[i]``: row ``i`` of ``W`` gets an update (its neuron responded
-    in the batch); on return also if it is pruned (``prune`` and changed since the last
+def mark_changed(prune, dirty, n_samples, changed):
+    """``changed[i]``: row ``i`` of ``W`` gets an update (its neuron responded in the
+    batch, ``n_samples[i] > 0``) or, if ``prune``, is pruned (changed since the last
     pruning, ``dirty``). Updates ``dirty``; returns the number of changed rows."""
     n_changed = 0
     for i in range(changed.shape[0]):
-        if changed[i]:
+        row_changed = n_samples[i] > 0
+        if row_changed:
             dirty[i] = True
         if prune and dirty[i]:
             dirty[i] = False
-            changed[i] = True
-        n_changed += changed[i]
+            row_changed = True
+        changed[i] = row_changed
+        n_changed += row_changed
     return n_changed
 
 
 @njit(**JIT)
 def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, hp, prune_every,
-                   min_response, A, AP, O, G, p, idx, changed, dirty, cuts, IDX, S, finite):
+                   min_response, A, AP, O, G, p, neurons, n_neurons, samples, n_samples,
+                   changed, dirty, cuts, IDX, S, finite):
     """Run the mini-batch scheme on ``X[order[start:stop]]`` in place.
 
     Per batch, the per-sample half (:func:`batch_responses`, one thread) alternates with
@@ -189,14 +211,16 @@ def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, hp, prune_ev
     A, O : (batch_size, N) arrays; AP : (PARTS, batch_size, N) array;
     G : (batch_size, m) array
         Scratch space: drives, responses, partial drives, relative errors of a batch.
-    p : (N,) array; idx : (max(N, m, batch_size),) int64 array; changed : (N,) bool array
+    p : (N,) array; changed : (N,) bool array
         Scratch space.
+    neurons : (batch_size, N) int array; n_neurons : (batch_size,) int array;
+    samples : (N, batch_size) int array; n_samples : (N,) int array
+        Scratch space: the active sets of a batch (:func:`batch_responses`).
     dirty : (N,) bool array
         Rows changed since the last pruning (all True is always safe).
     cuts : (PARTS + 1,) int64 array
         Column boundaries of the parts (:func:`fastsd.kernels.columns.column_cuts`).
-    IDX : (PARTS, max(N, m, batch_size)) int64 array; S : (PARTS, m) array;
-    finite : (PARTS,) bool array
+    IDX : (PARTS, m) int64 array; S : (PARTS, m) array; finite : (PARTS,) bool array
         Scratch space per part.
 
     Returns
@@ -206,18 +230,19 @@ def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, hp, prune_ev
     """
     xi, prec = hp[XI], hp[PREC]
     use_L = needs_inhibition(LT, hp[BETA])
+    sets = (neurons, n_neurons, samples, n_samples)
     upcoming = order[start:min(start + batch_size, stop)]
-    columns_region(X, order[:0], upcoming, W, WT, O, G, AP, min_response, xi, prec,
-                   False, changed, 0, cuts, IDX, S, finite)
+    columns_region(X, order[:0], upcoming, W, WT, O, G, AP, *sets, xi, prec, False,
+                   changed, 0, cuts, IDX, S, finite)
     for lo in range(start, stop, batch_size):
         n_batch = min(batch_size, stop - lo)
         batch_responses(A[:n_batch], AP, t, LT, hp, min_response, lo == start, use_L,
-                        O[:n_batch], p, idx, changed)
+                        O[:n_batch], p, *sets)
         prune = (-lo) % prune_every < n_batch  # some k in [lo, lo + n_batch) is a multiple
-        n_changed = mark_changed(prune, dirty, changed)
+        n_changed = mark_changed(prune, dirty, n_samples, changed)
         upcoming = order[lo + n_batch:min(lo + n_batch + batch_size, stop)]
-        columns_region(X, order[lo:lo + n_batch], upcoming, W, WT, O, G, AP, min_response,
-                       xi, prec, prune, changed, n_changed, cuts, IDX, S, finite)
+        columns_region(X, order[lo:lo + n_batch], upcoming, W, WT, O, G, AP, *sets, xi,
+                       prec, prune, changed, n_changed, cuts, IDX, S, finite)
         if (prune or lo + n_batch == stop) and not (
                 finite.all() and all_finite(t) and all_finite(LT)):
             return lo
