@@ -10,7 +10,9 @@ several times slower than one thread when other processes keep the cores busy
 - :func:`one_blas_thread` limits BLAS to one thread inside a ``with`` block (through
   ``threadpoolctl``, scikit-learn's tool for this, a dependency of fastsd);
 - :class:`ThreadChooser` times the start of a pass with all threads and with one, and
-  keeps the faster setting for that kind of pass for a while.
+  keeps the faster setting for that kind of pass for a while; a pass that checks its
+  chunks with :meth:`ThreadChooser.keep` drops to one thread as soon as a chunk on
+  several took longer per sample than one thread did in the probe.
 """
 from __future__ import annotations
 
@@ -63,7 +65,8 @@ class ThreadChooser:
     """
 
     def __init__(self):
-        self._choices: dict[tuple, tuple[int, float]] = {}
+        # key -> (threads, time of the probe, one thread's seconds per sample in it)
+        self._choices: dict[tuple, tuple[int, float, float]] = {}
 
     def start(self, key: tuple, run: Callable[[int, int, int], object], n_samples: int,
               batch: int, max_threads: int) -> tuple[int, int]:
@@ -85,5 +88,23 @@ class ThreadChooser:
         run(span, 2 * span, 1)
         single = time.perf_counter() - clock
         threads = max_threads if multi < PROBE_MARGIN * single else 1
-        self._choices[key] = (threads, time.monotonic())
+        self._choices[key] = (threads, time.monotonic(), single / span)
         return threads, 2 * span
+
+    def keep(self, key: tuple, max_threads: int, threads: int, seconds: float,
+             n_samples: int) -> int:
+        """Threads for the rest of a pass, after ``n_samples`` took ``seconds`` on
+        ``threads`` (``key`` and ``max_threads`` as given to :meth:`start`).
+
+        One if several threads took longer per sample than one thread did in the probe
+        (another process has taken a core since, or the probe was lucky); the recorded
+        choice then becomes one thread too, until the next probe. Else ``threads``.
+        """
+        if threads <= 1:
+            return threads
+        key = (max_threads, *key)
+        choice = self._choices.get(key)
+        if choice is None or seconds <= choice[2] * n_samples:
+            return threads
+        self._choices[key] = (1, *choice[1:])
+        return 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 
 import numba
@@ -88,7 +89,9 @@ class SparseDream(base.PrototypeModel):
     faster: a pass of at least 32 batches first times 8 batches with two threads and 8
     with one, and it and the passes of the next 30 s with the same shapes use two
     threads only if they were clearly (20%) faster (other processes on the cores can
-    make them slower than one). Results do not depend on the number of threads.
+    make them slower than one). A pass on two threads drops to one for its remaining
+    chunks (4096 samples) if a chunk took longer per sample than one thread did in the
+    probe. Results do not depend on the number of threads.
     """
 
     _state = {
@@ -233,11 +236,18 @@ class SparseDream(base.PrototypeModel):
                 start = end
 
         threads, position = 1, 0
+        key = ("sparsedream", N, m, batch, np.dtype(dtype).name)
+        max_threads = min(numba.get_num_threads(), PARTS)
         if batch > 1:
-            threads, position = _CHOOSER.start(
-                ("sparsedream", N, m, batch, np.dtype(dtype).name), run, order.size, batch,
-                min(numba.get_num_threads(), PARTS))
-        run(position, order.size, threads)
+            threads, position = _CHOOSER.start(key, run, order.size, batch, max_threads)
+        start = position
+        while start < order.size:  # chunk by chunk: threads can drop to one if slower
+            stop = min(start - start % chunk + chunk, order.size)
+            clock = time.perf_counter()
+            run(start, stop, threads)
+            threads = _CHOOSER.keep(key, max_threads, threads, time.perf_counter() - clock,
+                                    stop - start)
+            start = stop
         self.weights_, self.thresholds_, self.inhibition_ = W, t, L
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
         dead = int(np.sum(~W.any(axis=1)))

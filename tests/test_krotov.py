@@ -153,7 +153,7 @@ def test_fit_same_with_any_thread_setting():
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one.weights_, many.weights_)
     if numba.config.NUMBA_NUM_THREADS > 1:  # the probe ran and its choice is remembered
-        (key, (threads, _)), = krotov_module._CHOOSER._choices.items()
+        (key, (threads, *_)), = krotov_module._CHOOSER._choices.items()
         assert key == (numba.config.NUMBA_NUM_THREADS, N, M, 10, "float64")
         assert threads in (1, numba.config.NUMBA_NUM_THREADS)
 

@@ -196,3 +196,24 @@ def test_real_mnist_accuracy_close_to_exact(mnist):
         accs[batch] = cosine_wta(model.weights_, mnist.x_train, mnist.y_train,
                                  mnist.x_test, mnist.y_test).accuracy
     assert accs[50] > 0.75 and accs[50] > accs[1] - 0.03, accs
+
+
+def test_thread_choice_falls_back_to_one_thread_when_slower():
+    """``ThreadChooser.keep``: after the probe chose two threads, a chunk that took
+    longer per sample than one thread did in the probe switches the pass, and the
+    recorded choice, to one thread; a chunk as fast as the probe keeps two."""
+    import time
+
+    from fastsd._threads import ThreadChooser
+
+    def run(start, stop, threads):
+        time.sleep(0.001 if threads > 1 else 0.02)  # two threads look 20x faster
+
+    chooser = ThreadChooser()
+    threads, position = chooser.start(("k",), run, 10_000, 10, 2)
+    assert (threads, position) == (2, 160)
+    assert chooser.keep(("k",), 2, 2, seconds=0.001, n_samples=80) == 2
+    assert chooser.start(("k",), run, 10_000, 10, 2) == (2, 0)  # recent choice, no probe
+    assert chooser.keep(("k",), 2, 2, seconds=1.0, n_samples=80) == 1
+    assert chooser.start(("k",), run, 10_000, 10, 2) == (1, 0)
+    assert chooser.keep(("k",), 2, 1, seconds=1.0, n_samples=80) == 1
