@@ -70,7 +70,7 @@ def floor_responses(o, min_response, idx):
 
 @njit(**JIT)
 def lateral_input(LT, p, offset, min_response, idx, lp):
-    """``lp = L p̃`` for ``L = Lᵀᵀ + offset`` off the diagonal, from the transposed
+    """``lp = L p̃`` for ``L = LTᵀ + offset`` off the diagonal, from the transposed
     ``LT``: the rows of the active ``p̃`` summed, plus ``offset (Σ p̃ - p̃)``."""
     n = active_neurons(p, min_response, idx)
     selected_row_sum(p, LT, idx, n, lp)
