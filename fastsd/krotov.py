@@ -3,6 +3,7 @@ units" (Krotov & Hopfield, PNAS 2019) as an estimator."""
 from __future__ import annotations
 
 import os
+import time
 
 import numba
 import numpy as np
@@ -77,8 +78,10 @@ class KrotovHopfield(base.PrototypeModel):
     busy. So a pass of at least 32 batches first times 8 batches with all threads and 8
     with one, and it and the passes of the next 30 s with the same shapes use all
     threads only if they were clearly (20%) faster; shorter passes with no such recent
-    choice use one thread. Results do not depend on the number of threads (every number
-    is computed by the same code either way).
+    choice use one thread. A pass on several threads drops to one for its remaining
+    chunks if a chunk took longer per sample than one thread did in the probe. Results
+    do not depend on the number of threads (every number is computed by the same code
+    either way).
     """
 
     _state = {"weights_": lambda n, m: (n, m)}
@@ -193,11 +196,15 @@ class KrotovHopfield(base.PrototypeModel):
                     "The model keeps the weights it had before this pass.")
             bar.update(stop - start)
 
-        threads, position = _CHOOSER.start((*W.shape, batch, dtype.name), run, order.size,
-                                           batch, max_threads)
+        key = (*W.shape, batch, dtype.name)
+        threads, position = _CHOOSER.start(key, run, order.size, batch, max_threads)
         step = max(1, CHUNK // batch) * batch
         for start in range(position, order.size, step):
-            run(start, min(start + step, order.size), threads)
+            stop = min(start + step, order.size)
+            clock = time.perf_counter()
+            run(start, stop, threads)
+            threads = _CHOOSER.keep(key, max_threads, threads, time.perf_counter() - clock,
+                                    stop - start)
         self.weights_ = np.ascontiguousarray(WT.T)
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
 
