@@ -4,6 +4,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import naive
 from conftest import image_like
@@ -99,6 +101,32 @@ def test_threads_do_not_change_results(dtype):
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
     assert not np.array_equal(results[0][0], _state(seed=12, n=32, m=200)[0].astype(dtype))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 20), m=st.integers(1, 70), batch=st.integers(1, 16),
+       extra=st.integers(0, 40), floor=st.sampled_from([0.0, 0.01, 0.3]),
+       beta=st.sampled_from([0.0, 0.02]), threads=st.sampled_from([1, 2]),
+       seed=st.integers(0, 2**16))
+def test_matches_reference_any_shape(n, m, batch, extra, floor, beta, threads, seed):
+    """Any numbers of neurons, pixels (column parts of any size, one possibly empty),
+    batch size and samples (a last, shorter batch), floor, inhibition and threads."""
+    rng = np.random.default_rng(seed)
+    n_samples = batch + extra
+    X = image_like(n_samples, m, seed=seed)
+    order = rng.permutation(n_samples)
+    W = rng.uniform(0.1, 1.0, (n, m))
+    t = rng.normal(0, 0.1, n)
+    L = rng.normal(0, 0.05, (n, n))
+    rates = dict(RATES, beta=beta)
+    ref = [a.copy() for a in (W, t, L)]
+    naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=batch, prune_every=7,
+                                     min_response=floor, **rates)
+    hp = np.array([rates[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    work = MiniBatchPass(n, m, batch, np.float64, floor)
+    assert work.run(X, order, 0, n_samples, W, t, L, hp, 7, threads=threads) == -1
+    for got, want in zip((W, t, L), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
 def test_min_response_leaves_out_small_responses():
