@@ -30,7 +30,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, defaults: dict) -> None
                             "rule, 100 recommended for speed; Krotov-Hopfield: default 100)")
     group.add_argument("--min-response", type=float, default=defaults.get("min_response", 1e-6),
                        help="SparseDream mini-batches: responses below this are left out of "
-                            "the weight update's products (default %(default)s; 0 keeps all)")
+                            "the products with the responses (weight update, inhibition; "
+                            "default %(default)s; 0 keeps all)")
     group.add_argument("--anneal", action=argparse.BooleanOptionalAction,
                        default=defaults.get("anneal", False),
                        help="SparseDream: lower xi linearly to 0 over the epochs "
