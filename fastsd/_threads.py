@@ -108,3 +108,15 @@ class ThreadChooser:
             return threads
         self._choices[key] = (1, *choice[1:])
         return 1
+
+    def run_chunks(self, key: tuple, run: Callable[[int, int, int], object], start: int,
+                   stop: int, chunk: int, threads: int, max_threads: int) -> None:
+        """``run`` positions ``start <= k < stop`` in calls that end at multiples of
+        ``chunk``, on ``threads`` threads, timing each call for :meth:`keep`."""
+        while start < stop:
+            end = min(start - start % chunk + chunk, stop)
+            clock = time.perf_counter()
+            run(start, end, threads)
+            threads = self.keep(key, max_threads, threads, time.perf_counter() - clock,
+                                end - start)
+            start = end

@@ -3,7 +3,6 @@ units" (Krotov & Hopfield, PNAS 2019) as an estimator."""
 from __future__ import annotations
 
 import os
-import time
 
 import numba
 import numpy as np
@@ -199,12 +198,7 @@ class KrotovHopfield(base.PrototypeModel):
         key = (*W.shape, batch, dtype.name)
         threads, position = _CHOOSER.start(key, run, order.size, batch, max_threads)
         step = max(1, CHUNK // batch) * batch
-        for start in range(position, order.size, step):
-            stop = min(start + step, order.size)
-            clock = time.perf_counter()
-            run(start, stop, threads)
-            threads = _CHOOSER.keep(key, max_threads, threads, time.perf_counter() - clock,
-                                    stop - start)
+        _CHOOSER.run_chunks(key, run, position, order.size, step, threads, max_threads)
         self.weights_ = np.ascontiguousarray(WT.T)
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
 

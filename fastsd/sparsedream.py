@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 import warnings
 
 import numba
@@ -240,14 +239,7 @@ class SparseDream(base.PrototypeModel):
         max_threads = min(numba.get_num_threads(), PARTS)
         if batch > 1:
             threads, position = _CHOOSER.start(key, run, order.size, batch, max_threads)
-        start = position
-        while start < order.size:  # chunk by chunk: threads can drop to one if slower
-            stop = min(start - start % chunk + chunk, order.size)
-            clock = time.perf_counter()
-            run(start, stop, threads)
-            threads = _CHOOSER.keep(key, max_threads, threads, time.perf_counter() - clock,
-                                    stop - start)
-            start = stop
+        _CHOOSER.run_chunks(key, run, position, order.size, chunk, threads, max_threads)
         self.weights_, self.thresholds_, self.inhibition_ = W, t, L
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
         dead = int(np.sum(~W.any(axis=1)))
