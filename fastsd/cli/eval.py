@@ -1,20 +1,17 @@
 """``fastsd eval``: WTA accuracies, linear probe and per-class errors of a saved model."""
 from __future__ import annotations
 
-import argparse
 import time
 
-from .common import add_data_argument
+from .common import add_data_argument, add_saved_model_command
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "eval", help="evaluate a saved model on MNIST",
+    p = add_saved_model_command(
+        subparsers, "eval", help="evaluate a saved model on MNIST",
         description="Load a model (.npz) and MNIST, print the WTA test accuracy for every "
                     "score that applies (cosine, raw, response), the linear probe's "
-                    "accuracy, the neurons without class and the errors per digit.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("model", metavar="MODEL", help="model file written by fastsd train")
+                    "accuracy, the neurons without class and the errors per digit.")
     add_data_argument(p)
     p.add_argument("--no-probe", action="store_true",
                    help="skip the linear probe (a few seconds)")

@@ -1,20 +1,17 @@
 """``fastsd plot``: pictures of a saved model (weights, confusion, class errors, curve)."""
 from __future__ import annotations
 
-import argparse
 import os
 
 
 def register(subparsers) -> None:
-    from .common import add_data_argument
+    from .common import add_data_argument, add_saved_model_command
 
-    p = subparsers.add_parser(
-        "plot", help="draw pictures of a saved model",
+    p = add_saved_model_command(
+        subparsers, "plot", help="draw pictures of a saved model",
         description="Write weights.png (weight tapestry, each tile labelled with its "
                     "cosine WTA class), confusion.png, class_errors.png and, if the model "
-                    "has a training history, learning_curve.png.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("model", metavar="MODEL", help="model file written by fastsd train")
+                    "has a training history, learning_curve.png.")
     p.add_argument("--out-dir", default=".", metavar="DIR",
                    help="directory for the PNG files (created if needed)")
     add_data_argument(p)
