@@ -253,3 +253,26 @@ def test_real_mnist_500_samples(mnist):
     for a, b in ((W, W_ref), (t, t_ref), (L, L_ref)):
         np.testing.assert_allclose(a, b, rtol=RTOL64, atol=ATOL64)
     assert np.abs(L).max() > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("use_L", [False, True])
+def test_respond_flushes_tiny_responses(dtype, use_L):
+    """Responses below sqrt(smallest normal) leave ``respond`` as exact zeros (their
+    products with small weights would be subnormal: slow on x86), the rest unchanged."""
+    from fastsd.kernels.common import respond
+    cut = np.sqrt(np.finfo(dtype).tiny)
+    # sigmoid(x) ~ exp(x): drives from far below the cut to well above it
+    x = np.log(cut) + np.linspace(-30.0, 30.0, 61)
+    n = x.size
+    a, t = x.astype(dtype), np.zeros(n, dtype)
+    L = np.zeros((n, n), dtype)
+    p, o, o_prev = (np.zeros(n, dtype) for _ in range(3))
+    respond(a, t, L, p, o, o_prev, dtype(0), dtype(0), False, use_L)
+    expected = expit(x)
+    tiny = expected < cut
+    assert tiny.sum() > 20 and (~tiny).sum() > 20
+    assert np.all(o[tiny] == 0)
+    np.testing.assert_allclose(o[~tiny], expected[~tiny], rtol=1e-5)
+    if use_L:  # p enters L p: flushed alike
+        assert np.all(p[tiny] == 0) and np.all(p[~tiny] > 0)
