@@ -17,6 +17,7 @@ import numpy as np
 
 from . import __version__
 from ._io import atomic_open
+from ._memory import check_memory, warn_slow
 from ._validation import check_dtype
 
 FORMAT = "fastsd-model"
@@ -141,11 +142,13 @@ class PrototypeModel:
         from .history import TrainingHistory, show_accuracy
 
         params = self._check_params()
+        self._check_resources(params, X)  # before converting X
         X = check_inputs(X, dtype=params["dtype"])
         epochs = check_number("epochs", epochs, low=1, integer=True)
         per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
             "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
         self._check_fit(params, per_epoch)
+        self._check_resources(params, X, per_epoch)
         history = TrainingHistory(X, y, eval_set)
         rng = check_random_state(self.random_state)
         self._init_state(X.shape[1], rng, params["dtype"])
@@ -159,6 +162,41 @@ class PrototypeModel:
                 show_accuracy(bar, history.record(self, (epoch + 1) * per_epoch))
         self.history_ = history.as_dict()
         return self
+
+    def _check_resources(self, params: dict, X, n_samples: int | None = None) -> None:
+        """Refuse a pass whose arrays cannot fit in memory, before allocating them, and
+        with ``n_samples`` warn once if a pass over that many samples is expected to be
+        slow (:mod:`fastsd._memory`). ``X``: anything with a 2-D ``shape`` (else no
+        check: inputs are checked again once converted)."""
+        shape = getattr(X, "shape", None)
+        if shape is None or len(shape) != 2:
+            return
+        n_features = int(shape[1])
+        dtype = np.dtype(params["dtype"])
+        label = (f"{type(self).__name__}(n_neurons={params['n_neurons']}, "
+                 f"dtype={dtype.name!r}, {n_features} features)")
+        check_memory(self._memory_needed(params, n_features), model=label)
+        slow = None if n_samples is None else self._seconds_per_sample(params, n_features)
+        if slow is not None:
+            seconds, advice = slow
+            warn_slow((label, params.get("batch_size")), seconds * n_samples,
+                      f"{label}: a pass over {n_samples} samples will be slow; {advice}")
+
+    def _memory_needed(self, params: dict, n_features: int) -> dict[str, int]:
+        """Hook: bytes of every large array a pass allocates, by name (state, its
+        working copy, scratch). Default: the state arrays twice (state and copy)."""
+        n, item = params["n_neurons"], np.dtype(params["dtype"]).itemsize
+        sizes = {}
+        for name, shape_of in self._state.items():
+            size = int(np.prod(shape_of(n, n_features), dtype=np.float64)) * item
+            sizes[name] = sizes[name + " (pass copy)"] = size
+        return sizes
+
+    def _seconds_per_sample(self, params: dict, n_features: int
+                            ) -> tuple[float, str] | None:
+        """Hook: a rough upper estimate of the seconds per training sample and advice
+        for a faster setting, or None (never slow enough to warn)."""
+        return None
 
     def _check_fit(self, params: dict, per_epoch: int) -> None:
         """Hook: reject fit arguments that do not suit the parameters (default: none)."""

@@ -119,6 +119,15 @@ class KrotovHopfield(base.PrototypeModel):
             check_fits_dtype(name, params[name], params["dtype"])
         return params
 
+    def _memory_needed(self, params, n_features) -> dict:
+        """Weights, the pass's transposed working copies and per-batch scratch."""
+        n, batch = params["n_neurons"], params["batch_size"]
+        item = np.dtype(params["dtype"]).itemsize
+        copies = 3 if float(params["p"]) == 2.0 else 4  # WT, GT, result (+ ST)
+        return {"weights_": n * n_features * item,
+                "pass copies of the weights": copies * n * n_features * item,
+                "batch scratch": batch * (n + n_features) * item * 2}
+
     # -- training -------------------------------------------------------------------
     def _init_state(self, n_features: int, rng: np.random.Generator, dtype) -> None:
         n = self._n_neurons()
@@ -149,9 +158,11 @@ class KrotovHopfield(base.PrototypeModel):
             check_fits_dtype("eps", eps, params["dtype"])
         else:
             eps = params["eps0"]
+        self._check_resources(params, X)
         fresh = not self._has_state()
         n_features = None if fresh else np.shape(self.weights_)[1]
         X = check_inputs(X, dtype=params["dtype"], n_features=n_features)
+        self._check_resources(params, X)
         if order is not None:
             order = _check_order(order, X.shape[0])
             _check_batch(params["batch_size"], order.size, "samples in order")

@@ -22,6 +22,11 @@ from .minibatch import MiniBatchPass
 #: next sample is carried across calls).
 CHUNK = 4096
 
+#: Bytes per second the exact per-sample pass moves through memory at best, for the
+#: slow-pass warning (its state is streamed through the caches once per sample; the
+#: memory bandwidth of one core of a current server is of this order).
+PASS_BANDWIDTH = 20e9
+
 #: Chooses one or two threads for mini-batch passes by timing their first batches.
 _CHOOSER = ThreadChooser()
 
@@ -144,6 +149,29 @@ class SparseDream(base.PrototypeModel):
             hp[slot] = params[name]
         return hp
 
+    def _memory_needed(self, params, n_features) -> dict:
+        """State, its working copy and, for mini-batches, the pass's transposed copies
+        and per-batch scratch (:class:`fastsd.minibatch.MiniBatchPass`)."""
+        sizes = super()._memory_needed(params, n_features)
+        n, batch = params["n_neurons"], params["batch_size"]
+        item = np.dtype(params["dtype"]).itemsize
+        if batch > 1:
+            sizes["transposed weights"] = n_features * n * item
+            sizes["transposed inhibition"] = n * n * item
+            sizes["batch scratch"] = batch * (4 * n * item + n_features * item + 8 * n)
+        return sizes
+
+    def _seconds_per_sample(self, params, n_features):
+        """The exact rule reads ``W`` three times and, with inhibition, ``L`` twice per
+        sample: at ``PASS_BANDWIDTH`` bytes/s that bounds its time from below."""
+        if params["batch_size"] > 1:
+            return None
+        n, item = params["n_neurons"], np.dtype(params["dtype"]).itemsize
+        moved = 3 * n * n_features + (2 * n * n if params["beta"] > 0 else 0)
+        return (moved * item / PASS_BANDWIDTH,
+                "the exact per-sample rule moves all of W (and L) per sample; "
+                "batch_size=100 trains in mini-batches, much faster")
+
     # -- training -------------------------------------------------------------------
     def _init_state(self, n_features: int, rng: np.random.Generator, dtype) -> None:
         n = self._n_neurons()
@@ -170,9 +198,11 @@ class SparseDream(base.PrototypeModel):
         permutation of all rows.
         """
         params = self._check_params()
+        self._check_resources(params, X, None if order is None else np.size(order))
         fresh = not self._has_state()
         n_features = None if fresh else np.shape(self.weights_)[1]
         X = check_inputs(X, dtype=params["dtype"], n_features=n_features)
+        self._check_resources(params, X, X.shape[0] if order is None else np.size(order))
         if getattr(self, "_rng", None) is None:
             self._rng = check_random_state(self.random_state)
         if fresh:

@@ -3,7 +3,8 @@
 Each module in ``COMMANDS`` defines ``register(subparsers)``, which adds its parser and
 sets ``func`` to the function that runs it with the parsed arguments and returns an
 exit code. Errors a user can fix (bad values, missing files, unreadable data) are
-printed as one line on stderr with exit code 2, never as a traceback.
+printed as one line on stderr with exit code 2, never as a traceback; so is a model
+too large for the memory available.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("fastsd: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
         print(f"fastsd {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
