@@ -10,12 +10,14 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import warnings
 import zipfile
 from typing import Any, ClassVar
 
 import numpy as np
 
 from . import __version__
+from ._compile import compiling
 from ._io import atomic_open
 from ._memory import check_memory, warn_slow
 from ._validation import check_dtype
@@ -151,11 +153,15 @@ class PrototypeModel:
         self._check_resources(params, X, per_epoch)
         history = TrainingHistory(X, y, eval_set)
         rng = check_random_state(self.random_state)
-        self._init_state(X.shape[1], rng, params["dtype"])
-        self._rng = rng
-        history.record(self, 0)
         with tqdm(total=epochs * per_epoch, unit="sample", disable=not progress,
                   desc=self._progress_name, smoothing=0.1) as bar:
+            with compiling(bar, "preparing the training kernels"):
+                self._prepare(X, per_epoch)
+            self._init_state(X.shape[1], rng, params["dtype"])
+            self._rng = rng
+            history.start_clock()
+            with compiling(bar, "preparing the evaluator"):
+                history.record(self, 0)
             for epoch in range(epochs):
                 order = rng.permutation(X.shape[0])[:per_epoch]
                 self._fit_epoch(X, order, epoch, epochs, params, bar)
@@ -197,6 +203,20 @@ class PrototypeModel:
         """Hook: a rough upper estimate of the seconds per training sample and advice
         for a faster setting, or None (never slow enough to warn)."""
         return None
+
+    def _prepare(self, X: np.ndarray, per_epoch: int) -> None:
+        """Compile (or load from Numba's cache) the kernels a pass of these parameters
+        uses, by a throwaway pass of a tiny copy of the model over a few rows of ``X``.
+        A fit calls this first, so its clock and progress bar show training only."""
+        rows = min(X.shape[0], per_epoch, 2 * getattr(self, "batch_size", 1))
+        tiny = type(self)(**{**self.get_params(), **self._tiny_params(), "random_state": 0})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tiny.partial_fit(X[:rows], order=np.arange(rows))
+
+    def _tiny_params(self) -> dict:
+        """Hook: parameter changes that make a model tiny but keep its kernels' types."""
+        return {"n_neurons": 4}
 
     def _check_fit(self, params: dict, per_epoch: int) -> None:
         """Hook: reject fit arguments that do not suit the parameters (default: none)."""

@@ -48,6 +48,11 @@ class TrainingHistory:
         self._elapsed = 0.0
         self._since = time.perf_counter()
 
+    def start_clock(self) -> None:
+        """Count training time from now (work before it, such as compiling, is not)."""
+        self._elapsed = 0.0
+        self._since = time.perf_counter()
+
     def record(self, model, samples: int) -> float:
         """Append a point for ``model`` after ``samples`` samples; returns the accuracy."""
         self._elapsed += time.perf_counter() - self._since

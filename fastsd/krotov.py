@@ -119,6 +119,9 @@ class KrotovHopfield(base.PrototypeModel):
             check_fits_dtype(name, params[name], params["dtype"])
         return params
 
+    def _tiny_params(self) -> dict:
+        return {"n_neurons": max(4, self._check_params()["k"])}
+
     def _memory_needed(self, params, n_features) -> dict:
         """Weights, the pass's transposed working copies and per-batch scratch."""
         n, batch = params["n_neurons"], params["batch_size"]
