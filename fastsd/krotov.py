@@ -185,7 +185,7 @@ class KrotovHopfield(base.PrototypeModel):
             try:
                 done = kernel.krotov_pass(X, order, start, stop, batch, WT, ST, p_int, q,
                                           params["k"], t(params["delta"]), t(eps),
-                                          t(params["prec"]), *ws.args())
+                                          t(params["prec"]), ws)
             finally:
                 numba.set_num_threads(max_threads)
             if done < 0:

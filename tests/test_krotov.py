@@ -82,9 +82,10 @@ def run_kernel(X, order, W0, *, eps=0.02, batch_size=BATCH, dtype=np.float64,
     for start, stop in zip(bounds[:-1], bounds[1:]):
         done = kernel.krotov_pass(np.asarray(X, dtype), order, start, stop, batch_size, WT,
                                   ST, p_int, q, rule["k"], t(rule["delta"]), t(eps), t(prec),
-                                  *ws.args())
+                                  ws)
         assert done == -(-(stop - start) // batch_size)
     assert not ws.GT.any()  # scratch handed back all-zero
+    assert (ws.slot == -1).all()
     return np.ascontiguousarray(WT.T)
 
 
