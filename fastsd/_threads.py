@@ -69,9 +69,14 @@ class ThreadChooser:
         self._choices: dict[tuple, tuple[int, float, float]] = {}
 
     def start(self, key: tuple, run: Callable[[int, int, int], object], n_samples: int,
-              batch: int, max_threads: int) -> tuple[int, int]:
+              batch: int, max_threads: int, rounds: int = 1) -> tuple[int, int]:
         """Return ``(threads, position)``: the setting to use from ``position`` on (the
-        samples before it were run by the probe, if one was needed)."""
+        samples before it were run by the probe, if one was needed).
+
+        With ``rounds > 1`` the probe alternates ``rounds`` times between all threads
+        and one, each turn ``PROBE_BATCHES // rounds`` batches, and compares the fastest
+        turn of each: a one-off interruption, or the cold caches of the first turn, then
+        cannot decide the choice."""
         if max_threads <= 1:
             return 1, 0
         key = (max_threads, *key)
@@ -81,15 +86,20 @@ class ThreadChooser:
         span = PROBE_BATCHES * batch
         if n_samples < 4 * span:
             return 1, 0
-        clock = time.perf_counter()
-        run(0, span, max_threads)
-        multi = time.perf_counter() - clock
-        clock = time.perf_counter()
-        run(span, 2 * span, 1)
-        single = time.perf_counter() - clock
+        turn = max(1, PROBE_BATCHES // rounds) * batch
+        multi = single = float("inf")
+        position = 0
+        for _ in range(max(1, rounds)):
+            clock = time.perf_counter()
+            run(position, position + turn, max_threads)
+            multi = min(multi, time.perf_counter() - clock)
+            clock = time.perf_counter()
+            run(position + turn, position + 2 * turn, 1)
+            single = min(single, time.perf_counter() - clock)
+            position += 2 * turn
         threads = max_threads if multi < PROBE_MARGIN * single else 1
-        self._choices[key] = (threads, time.monotonic(), single / span)
-        return threads, 2 * span
+        self._choices[key] = (threads, time.monotonic(), single / turn)
+        return threads, position
 
     def keep(self, key: tuple, max_threads: int, threads: int, seconds: float,
              n_samples: int) -> int:

@@ -160,20 +160,45 @@ def drive_block(nzi, nzv, c, ST, i0, i1, acc):
             a[i] += v0 * s0[i]
 
 
-@njit(**PARALLEL_JIT)
-def batch_drives(X, rows, ST, unit_bounds, nzi, nzv, nnz, IT):
-    """Drives ``IT[b] = Σ_j X[rows[b], j] ST[j]`` of a batch, by blocks of units.
+@njit(**JIT)
+def refresh_columns(W, ST, p_int, q, units, t0, t1):
+    """``ST[:, u] = signed_power(W[u])`` for the units ``u = units[t0:t1]``."""
+    for j in range(ST.shape[0]):
+        for t in range(t0, t1):
+            u = units[t]
+            ST[j, u] = signed_power(W[u, j], p_int, q)
 
-    ``nzi``/``nzv``/``nnz`` receive each sample's non-zeros (see :func:`nonzeros`);
-    ``unit_bounds`` (ascending, from 0 to N) delimit the unit blocks, one task each.
-    """
-    B = rows.shape[0]
-    for b in prange(B):
+
+@njit(**PARALLEL_JIT)
+def compact(X, rows, nzi, nzv, nnz):
+    """The non-zeros of the samples ``X[rows]`` (see :func:`nonzeros`)."""
+    for b in prange(rows.shape[0]):
         nnz[b] = nonzeros(X[rows[b]], nzi[b], nzv[b])
+
+
+@njit(**PARALLEL_JIT)
+def drives(W, ST, p_int, q, pending, n_pending, unit_bounds, nzi, nzv, nnz, B, IT):
+    """Drives ``IT[b] = Σ_j x_b[j] ST[j]`` of the ``B`` compacted samples, by blocks of
+    units (``unit_bounds``, one task each); each task first refreshes the columns of
+    ``ST`` of the units ``pending[:n_pending]`` (ascending) in its block from ``W``."""
     for blk in prange(unit_bounds.shape[0] - 1):
         i0, i1 = unit_bounds[blk], unit_bounds[blk + 1]
+        refresh_columns(W, ST, p_int, q, pending,
+                        np.searchsorted(pending[:n_pending], i0),
+                        np.searchsorted(pending[:n_pending], i1))
         for b in range(B):
             drive_block(nzi[b], nzv[b], nnz[b], ST, i0, i1, IT[b])
+
+
+@njit(**PARALLEL_JIT)
+def rank_and_compact(IT, B, k, buf_v, buf_i, top, kth, X, rows, nzi, nzv, nnz):
+    """``top[b], kth[b]`` of the drives ``IT[:B]``, and the non-zeros of the next
+    batch ``X[rows]``, in one parallel region."""
+    for b in prange(max(B, rows.shape[0])):
+        if b < B:
+            top[b], kth[b] = top_and_kth(IT[b], k, buf_v[b], buf_i[b])
+        if b < rows.shape[0]:
+            nnz[b] = nonzeros(X[rows[b]], nzi[b], nzv[b])
 
 
 @njit(**JIT)
@@ -181,8 +206,8 @@ def touched_units(top, kth, IT, delta, slot, units, xc):
     """List the touched units of a batch and their ``xx``.
 
     ``units[:n]`` receives the distinct units of ``top`` and ``kth`` in ascending order
-    and ``slot[u]`` the position of unit ``u`` there (``slot`` is -1 elsewhere on entry
-    and for untouched units on exit); ``xc[t] = xx[units[t]] = Σ_b g[u, b] I[u, b]``
+    and ``slot[u]`` the position of unit ``u`` there (``slot`` must be -1 at the other
+    units; reset it with :func:`untouch`); ``xc[t] = xx[units[t]] = Σ_b g[u, b] I[u, b]``
     with the terms added in sample order. Returns ``n``.
     """
     n = 0
@@ -203,100 +228,99 @@ def touched_units(top, kth, IT, delta, slot, units, xc):
     return n
 
 
-@njit(**PARALLEL_JIT)
-def sparse_update(WT, ST, p_int, q, delta, eps, prec, top, kth, nzi, nzv, nnz, slot,
-                  units, n, xc, GT, row_bounds, blockmax):
-    """``W += eps ds / max(max|ds|, prec)`` on the touched columns ``units[:n]`` of
-    ``WT`` (and ``ST`` if ``p_int != 2``), ``ds = g X_b - xx ⊙ W``.
+@njit(**JIT)
+def untouch(slot, units, n):
+    """Set ``slot`` back to -1 at ``units[:n]``."""
+    for t in range(n):
+        slot[units[t]] = -1
 
-    ``GT`` (m, >= n) holds ``ds`` of the touched units: all-zero on entry and exit.
-    Pixel rows are split into the blocks ``row_bounds`` (one task each).
+
+@njit(**JIT)
+def sparse_update(W, delta, eps, prec, top, kth, nzi, nzv, nnz, slot, units, n, xc, G):
+    """``W += eps ds / max(max|ds|, prec)`` on the touched rows ``units[:n]`` of ``W``
+    (N×m), ``ds = g X_b - xx ⊙ W``; ``G`` (>= n, m) is all-zero on entry and exit.
+
+    ``ds`` is zero at the other units, so ``max|ds|`` is the maximum over these rows.
+    ``eps * ds / nc`` is computed as ``(eps / nc) * ds`` (one rounding apart).
     """
-    B = top.shape[0]
-    n_blocks = row_bounds.shape[0] - 1
-    zero = WT.dtype.type(0)
-    for blk in prange(n_blocks):
-        j0, j1 = row_bounds[blk], row_bounds[blk + 1]
-        for b in range(B):  # g X_b, the rows of this block
-            c = nnz[b]
-            t = 0 if j0 == 0 else np.searchsorted(nzi[b, :c], j0)
-            st = slot[top[b]]
-            sk = slot[kth[b]]
-            while t < c and nzi[b, t] < j1:
-                j = nzi[b, t]
-                v = nzv[b, t]
-                GT[j, st] += v
-                GT[j, sk] -= delta * v
-                t += 1
-        mx = zero
-        for j in range(j0, j1):
-            for t in range(n):
-                d = GT[j, t] - xc[t] * WT[j, units[t]]
-                GT[j, t] = d
-                mx = max(mx, abs(d))
-        blockmax[blk] = mx
-    step = eps / max(blockmax.max(), prec)  # eps * ds / nc as (eps / nc) * ds
-    for blk in prange(n_blocks):
-        for j in range(row_bounds[blk], row_bounds[blk + 1]):
-            for t in range(n):
-                u = units[t]
-                WT[j, u] += step * GT[j, t]
-                GT[j, t] = zero
-                if p_int != 2:
-                    ST[j, u] = signed_power(WT[j, u], p_int, q)
+    for b in range(top.shape[0]):  # g X_b, two rows per sample
+        gt = G[slot[top[b]]]
+        gk = G[slot[kth[b]]]
+        for t in range(nnz[b]):
+            gt[nzi[b, t]] += nzv[b, t]
+            gk[nzi[b, t]] -= delta * nzv[b, t]
+    mx = W.dtype.type(0)
+    for t in range(n):
+        w = W[units[t]]
+        g = G[t]
+        x = xc[t]
+        for j in range(w.shape[0]):
+            g[j] -= x * w[j]
+            mx = max(mx, abs(g[j]))
+    step = eps / max(mx, prec)
+    for t in range(n):
+        w = W[units[t]]
+        g = G[t]
+        for j in range(w.shape[0]):
+            w[j] += step * g[j]
+            g[j] = 0
 
 
-def krotov_pass(X, order, start, stop, batch_size, WT, ST, p_int, q, k, delta, eps, prec,
+def krotov_pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
                 ws):
     """Run the batches ``order[s:s + batch_size]`` for ``s = start, start + batch_size,
-    ... < stop`` (the last may be shorter), updating ``WT`` (and ``ST``) in place.
+    ... < stop`` (the last may be shorter), updating ``W`` and ``ST`` in place.
 
     Parameters
     ----------
     X : (n_samples, m) samples; ``order`` : int64 row indices of this pass.
-    WT : (m, N) the weights, transposed. ``ST`` : (m, N) ``sign(W)|W|^(p-1)``
-        transposed; pass ``WT`` itself when ``p_int == 2``.
+    W : (N, m) the weights. ``ST`` : (m, N) ``(sign(W)|W|^(p-1))ᵀ``; see
+        :func:`pass_state`.
     p_int, q : from :func:`p_code` and ``q = p - 1``.
     k, delta, eps, prec : the rule's rank, anti-Hebbian strength, rate and floor
-        (numbers of ``WT``'s dtype).
+        (numbers of ``W``'s dtype).
     ws : :class:`Workspace` for this batch size, shape, ``k`` and dtype.
 
-    Returns the number of batches run, or -1 if ``WT`` is no longer finite (the caller
+    Returns the number of batches run, or -1 if ``W`` is no longer finite (the caller
     then discards it).
     """
-    m, n = WT.shape
+    n, m = W.shape
     if not (1 <= k <= n and k <= ws.buf_v.shape[1] and 1 <= batch_size <= ws.IT.shape[0]
-            and ws.IT.shape[1] == n and ws.GT.shape[0] == m):
-        raise ValueError("krotov_pass: need 1 <= k <= N and 1 <= batch_size <= the "
-                         "workspace's batch size, and a workspace of this shape")
-    return _pass(X, order, start, stop, batch_size, WT, ST, p_int, q, k, delta, eps, prec,
+            and ws.IT.shape[1] == n and ws.G.shape[1] == m and ST.shape == (m, n)):
+        raise ValueError("krotov_pass: need 1 <= k <= N, 1 <= batch_size <= the "
+                         "workspace's batch size, and a workspace and ST of W's shape")
+    return _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
                  *ws.args())
 
 
 @njit(**JIT)
-def _pass(X, order, start, stop, batch_size, WT, ST, p_int, q, k, delta, eps, prec,
-          unit_bounds, row_bounds, nzi, nzv, nnz, IT, top, kth, buf_v, buf_i, slot, units,
-          xc, GT, blockmax):
+def _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
+          unit_bounds, nzi, nzv, nnz, IT, top, kth, buf_v, buf_i, slot, units, xc, G):
+    """Per batch: the drives (refreshing the columns of ``ST`` that the previous batch
+    changed), the ranking with the compaction of the next batch, then the update of
+    the touched rows of ``W``. ``nzi``/``nzv``/``nnz`` alternate between two halves."""
+    n = 0
+    if start < stop:
+        rows = order[start:min(start + batch_size, stop)]
+        compact(X, rows, nzi[0], nzv[0], nnz[0])
     n_batches = 0
     for s in range(start, stop, batch_size):
         B = min(s + batch_size, stop) - s
-        batch_drives(X, order[s:s + B], ST, unit_bounds, nzi, nzv, nnz, IT)
-        _rank(IT, B, k, buf_v, buf_i, top, kth)
+        h = n_batches % 2
+        drives(W, ST, p_int, q, units, n, unit_bounds, nzi[h], nzv[h], nnz[h], B, IT)
+        untouch(slot, units, n)
+        nxt = order[s + B:min(s + B + batch_size, stop)]
+        rank_and_compact(IT, B, k, buf_v, buf_i, top, kth, X, nxt, nzi[1 - h],
+                         nzv[1 - h], nnz[1 - h])
         n = touched_units(top[:B], kth[:B], IT, delta, slot, units, xc)
-        sparse_update(WT, ST, p_int, q, delta, eps, prec, top[:B], kth[:B], nzi, nzv,
-                      nnz, slot, units, n, xc, GT, row_bounds, blockmax)
-        for t in range(n):
-            slot[units[t]] = -1
+        sparse_update(W, delta, eps, prec, top[:B], kth[:B], nzi[h], nzv[h], nnz[h],
+                      slot, units, n, xc, G)
         n_batches += 1
+    refresh_columns(W, ST, p_int, q, units, 0, n)
+    untouch(slot, units, n)
     # A non-finite weight stays non-finite in later batches (ds = g x - xx w with
     # w = ±inf or NaN is NaN), so one check at the end sees any divergence.
-    return n_batches if all_finite(WT) else -1
-
-
-@njit(**PARALLEL_JIT)
-def _rank(IT, B, k, buf_v, buf_i, top, kth):
-    for b in prange(B):
-        top[b], kth[b] = top_and_kth(IT[b], k, buf_v[b], buf_i[b])
+    return n_batches if all_finite(W) else -1
 
 
 #: Samples per parallel task of :func:`hidden_drive` (scratch allocated once per task).
@@ -334,60 +358,57 @@ def unit_blocks(n: int, m: int, itemsize: int, threads: int) -> int:
     return max(1, min(blocks, -(-n // UNIT_ALIGN)))
 
 
+def _zeros(shape, dtype):
+    """``np.zeros`` with its pages written now: ``np.zeros`` maps them lazily, and the
+    first batches, which the thread probe times, would pay for the page faults."""
+    return np.full(shape, 0, dtype)
+
+
 class Workspace:
     """Scratch arrays for :func:`krotov_pass`, allocated once per pass.
 
-    ``n_blocks`` (pixel-row blocks of the update) and ``n_unit_blocks`` (of the drives)
-    default to choices for ``numba.get_num_threads()`` threads; results do not depend
-    on them.
+    ``n_unit_blocks`` (the drives' unit blocks) defaults to :func:`unit_blocks` for
+    ``numba.get_num_threads()`` threads; results do not depend on it.
     """
 
-    def __init__(self, batch_size: int, n: int, m: int, k: int, dtype, n_blocks=None,
-                 n_unit_blocks=None):
-        threads = numba.get_num_threads()
+    def __init__(self, batch_size: int, n: int, m: int, k: int, dtype, n_unit_blocks=None):
         dtype = np.dtype(dtype)
-        if n_blocks is None:
-            n_blocks = threads
         if n_unit_blocks is None:
-            n_unit_blocks = unit_blocks(n, m, dtype.itemsize, threads)
+            n_unit_blocks = unit_blocks(n, m, dtype.itemsize, numba.get_num_threads())
         self.unit_bounds = bounds(n, n_unit_blocks, UNIT_ALIGN)
-        self.row_bounds = bounds(m, max(1, min(n_blocks, m)))
-        self.nzi = np.zeros((batch_size, m), np.int32)
-        self.nzv = np.zeros((batch_size, m), dtype)
-        self.nnz = np.zeros(batch_size, np.int64)
-        self.IT = np.zeros((batch_size, n), dtype)
-        self.top = np.zeros(batch_size, np.int64)
-        self.kth = np.zeros(batch_size, np.int64)
-        self.buf_v = np.zeros((batch_size, k), dtype)
-        self.buf_i = np.zeros((batch_size, k), np.int64)
+        self.nzi = _zeros((2, batch_size, m), np.int32)  # two batches: see _pass
+        self.nzv = _zeros((2, batch_size, m), dtype)
+        self.nnz = _zeros((2, batch_size), np.int64)
+        self.IT = _zeros((batch_size, n), dtype)
+        self.top = _zeros(batch_size, np.int64)
+        self.kth = _zeros(batch_size, np.int64)
+        self.buf_v = _zeros((batch_size, k), dtype)
+        self.buf_i = _zeros((batch_size, k), np.int64)
         self.slot = np.full(n, -1, np.int64)
-        self.units = np.zeros(2 * batch_size, np.int64)
-        self.xc = np.zeros(2 * batch_size, dtype)
-        self.GT = np.zeros((m, 2 * batch_size), dtype)
-        self.blockmax = np.zeros(self.row_bounds.shape[0] - 1, dtype)
+        self.units = _zeros(2 * batch_size, np.int64)
+        self.xc = _zeros(2 * batch_size, dtype)
+        self.G = _zeros((2 * batch_size, m), dtype)
 
     def args(self):
-        return (self.unit_bounds, self.row_bounds, self.nzi, self.nzv, self.nnz, self.IT,
-                self.top, self.kth, self.buf_v, self.buf_i, self.slot, self.units,
-                self.xc, self.GT, self.blockmax)
+        return (self.unit_bounds, self.nzi, self.nzv, self.nnz, self.IT, self.top,
+                self.kth, self.buf_v, self.buf_i, self.slot, self.units, self.xc, self.G)
 
 
-def transposed_state(W, p: float):
-    """``(WT, ST, p_int, q)`` for :func:`krotov_pass` from weights ``W`` (N×m)."""
-    WT = np.array(W.T, order="C")  # always a copy: the pass works in place
+def pass_state(W, p: float):
+    """``(W, ST, p_int, q)`` for :func:`krotov_pass`: a C-ordered copy of the weights
+    ``W`` (N×m; the pass works in place), ``ST = (sign(W)|W|^(p-1))ᵀ`` (m×N), and
+    ``p_int = p_code(p)``, ``q = p - 1``."""
+    W = np.array(W, order="C")
     p_int = p_code(p)
     q = W.dtype.type(float(p) - 1.0)
-    if p_int == 2:
-        ST = WT
-    else:
-        ST = np.empty_like(WT)
-        _fill_signed_power(WT, ST, p_int, q)
-    return WT, ST, p_int, q
+    ST = np.empty((W.shape[1], W.shape[0]), W.dtype)
+    _fill_signed_power(W, ST, p_int, q)
+    return W, ST, p_int, q
 
 
 @njit(**PARALLEL_JIT)
-def _fill_signed_power(WT, ST, p_int, q):
-    m, n = WT.shape
+def _fill_signed_power(W, ST, p_int, q):
+    n, m = W.shape
     for j in prange(m):
         for i in range(n):
-            ST[j, i] = signed_power(WT[j, i], p_int, q)
+            ST[j, i] = signed_power(W[i, j], p_int, q)
