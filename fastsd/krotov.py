@@ -82,7 +82,7 @@ class KrotovHopfield(base.PrototypeModel):
     passes with no such recent choice use one thread. A pass on several threads drops
     to one for its remaining chunks if a chunk took longer per sample than one thread
     did in the probe. Results do not depend on the number of threads (every number is
-    computed by the same code     either way).
+    computed by the same code either way).
     """
 
     _state = {"weights_": lambda n, m: (n, m)}
