@@ -14,27 +14,28 @@ sort of ``-I[:, b]`` (``np.argsort(-I, axis=0, kind="stable")``).
 
 How it is computed (same rule, different order of the floating-point sums):
 
-* ``W`` and ``S`` are kept *transposed* (m×N, one row per pixel) for a pass. A drive
-  ``I[:, b]`` is a sum of rows ``S[j]`` over the non-zero pixels ``j`` of sample ``b``
-  only (MNIST: ~19% of the pixels; a zero pixel only drops exact ``0 * w`` terms, W is
-  checked to be finite).
-* The drives of a batch are computed by blocks of units: the block's columns of ``S``
-  (``m × unit_block`` numbers) stay in the core's L2 cache while every sample of the
-  batch reads them, so ``S`` comes from memory once per batch, not once per sample.
-  Blocks are split between threads.
+* ``S`` is kept *transposed* (``ST``, m×N, one row per pixel) next to ``W`` (N×m). A
+  drive ``I[:, b]`` is a sum of rows ``ST[j]`` over the non-zero pixels ``j`` of sample
+  ``b`` only (MNIST: ~19% of the pixels; a zero pixel only drops exact ``0 * w`` terms,
+  W is checked to be finite).
+* The drives of a batch are computed by blocks of units, split between the threads: a
+  block's columns of ``ST`` stay in the core's L2 cache while every sample of the batch
+  reads them, so ``ST`` comes from memory once per batch, not once per sample.
 * Only the top-1 and the k-th unit of each sample are needed: one scan with a k-entry
   insertion buffer (a stable sort's answer) that skips, with a vectorised test, every
   run of :data:`SCAN` drives none of which beats the current k-th.
-* ``g`` and ``xx`` vanish outside the ≤ 2B units that are ranked 1st or k-th by some
+* ``g`` and ``xx`` vanish outside the <= 2B units that are ranked 1st or k-th by some
   sample of the batch (the *touched* units), so ``ds`` does too: ``ds``, ``max|ds|``
-  (the other entries are zeros, and ``max|ds| >= 0``), the update and the refresh of
-  ``S`` (``p != 2``) only visit the touched columns of ``Wᵀ``.
-* ``p = 2`` (the default) uses ``S = W`` directly; other integer ``p`` use products,
-  non-integer ``p`` ``pow``.
+  (the other entries are zeros, and ``max|ds| >= 0``) and the update only visit the
+  touched rows of ``W``, contiguous. Their columns of ``ST`` are rewritten by the drive
+  task of the next batch that reads that unit block anyway (and at the end of a call).
+* A batch has two parallel regions (drives; ranking with the next batch's non-zeros);
+  the rest is serial and short. ``p = 2`` (the default) makes ``S = W`` (a copy);
+  other integer ``p`` use products, non-integer ``p`` ``pow``.
 
 Each number is computed by the same code in the same order whatever the number of
-threads, unit blocks, pixel-row blocks or calls a pass is split into, so results do not
-depend on them (tested).
+threads, unit blocks or calls a pass is split into, so results do not depend on them
+(tested).
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ UNIT_ALIGN = 16
 #: Bytes of ``S`` per unit block (the block is re-read by every sample of a batch: it
 #: should stay in a core's L2 cache, 1-2 MB on current x86 server cores; only the rows
 #: of pixels that are non-zero in the batch are read). Narrower blocks cost more loop
-#: overhead than they save (measured on Zen 5: 160-unit blocks 25% slower than 400).
+#: overhead than they save (measured on Zen 5, N=1600: 160-unit blocks a third slower
+#: than 400-unit ones).
 BLOCK_BYTES = 1 << 21
 
 PARALLEL_JIT = dict(JIT, parallel=True)
@@ -350,7 +352,7 @@ def bounds(n: int, n_blocks: int, align: int = 1) -> np.ndarray:
 
 
 def unit_blocks(n: int, m: int, itemsize: int, threads: int) -> int:
-    """Number of unit blocks for :func:`batch_drives`: enough that a block of ``S``
+    """Number of unit blocks for :func:`drives`: enough that a block of ``S``
     (``m`` rows) fits in :data:`BLOCK_BYTES`, a multiple of ``threads``, and no more
     than there are :data:`UNIT_ALIGN`-wide groups."""
     by_cache = -(-n * m * itemsize // BLOCK_BYTES)
