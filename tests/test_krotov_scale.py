@@ -180,3 +180,20 @@ def test_probe_compares_the_fastest_turns():
     assert [c[0] for c in calls] == list(range(0, position, position // 8))
     calls.clear()
     assert _threads.ThreadChooser().start("k", run, 100 * batch, batch, 2)[0] == 1
+
+
+def test_probe_gives_up_when_all_threads_are_much_slower():
+    """Turns on all threads 5x slower than one thread's after a fast first one (another
+    process took a core): two rounds only, and one thread."""
+    calls = []
+
+    def run(start, stop, threads):
+        calls.append(threads)
+        fast_start = len(calls) == 1  # all threads fastest in the first turn, then not
+        time.sleep(0.001 if fast_start else 0.05 if threads > 1 else 0.01)
+
+    batch = 10
+    threads, position = _threads.ThreadChooser().start("k", run, 100 * batch, batch, 2,
+                                                       rounds=4)
+    assert (threads, calls) == (1, [2, 1, 2, 1])
+    assert position == 4 * (_threads.PROBE_BATCHES // 4) * batch
