@@ -121,7 +121,7 @@ def test_batch_of_one_and_large_rate(case):
 
 
 def test_chunks_blocks_and_threads_give_identical_results(case):
-    """Splitting the pass into calls, the pixel rows into blocks, or the work over
+    """Splitting the pass into calls, the units into blocks, or the work over
     threads changes no bit of the result."""
     X, order, W0 = case
     rule = dict(p=3.0, k=2, delta=0.4)
