@@ -27,9 +27,10 @@ from threadpoolctl import ThreadpoolController
 PROBE_BATCHES = 8
 #: All threads are chosen only if they took less than this fraction of one thread's time.
 PROBE_MARGIN = 0.8
-#: A probe in rounds stops early, choosing one thread, when a turn on all threads after
-#: the first (which may be cold) took this many times as long as the following turn on
-#: one (another process holds a core: each such turn costs a scheduler time slice).
+#: A probe in rounds stops early, choosing one thread, when a turn on all threads took
+#: this many times as long as the following turn on one (another process holds a core:
+#: each such turn costs a scheduler time slice), or three times this in the first round
+#: (whose turn on all threads may be slowed by cold caches).
 PROBE_GIVE_UP = 3.0
 #: Seconds a choice is reused for the same kind of pass before probing again.
 PROBE_EVERY = 30.0
@@ -80,9 +81,8 @@ class ThreadChooser:
         With ``rounds > 1`` the probe alternates ``rounds`` times between all threads
         and one, each turn ``PROBE_BATCHES // rounds`` batches, and compares the fastest
         turn of each: a one-off interruption, or the cold caches of the first turn, then
-        cannot decide the choice. It stops, choosing one thread, after the second or a
-        later round whose turn on all threads took :data:`PROBE_GIVE_UP` times as long as
-        one thread's."""
+        cannot decide the choice. It stops, choosing one thread, after a round whose
+        turn on all threads was much slower than one thread's (:data:`PROBE_GIVE_UP`)."""
         if max_threads <= 1:
             return 1, 0
         key = (max_threads, *key)
@@ -104,7 +104,7 @@ class ThreadChooser:
             this_single = time.perf_counter() - clock
             multi, single = min(multi, this_multi), min(single, this_single)
             position += 2 * turn
-            if r >= 1 and this_multi > PROBE_GIVE_UP * this_single:
+            if this_multi > PROBE_GIVE_UP * (3 if r == 0 else 1) * this_single:
                 gave_up = True
                 break
         threads = max_threads if multi < PROBE_MARGIN * single and not gave_up else 1

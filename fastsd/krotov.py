@@ -79,8 +79,8 @@ class KrotovHopfield(base.PrototypeModel):
     least 32 batches first alternates four times between 2 batches with all threads
     and 2 with one, and it and the passes of the next 30 s with the same shapes use all
     threads only if their fastest turn was clearly (20%) faster than one thread's (the
-    probe stops early, for one thread, when a turn after the first on all threads took
-    3 times as long as one thread's); shorter passes with no such recent choice use one
+    probe stops early, for one thread, when a turn on all threads took 3 times as long
+    as one thread's, 9 times in the first round); shorter passes with no such recent choice use one
     thread. A pass on several threads drops
     to one for its remaining chunks if a chunk took longer per sample than one thread
     did in the probe. Results do not depend on the number of threads (every number is

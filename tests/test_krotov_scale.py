@@ -197,3 +197,14 @@ def test_probe_gives_up_when_all_threads_are_much_slower():
                                                        rounds=4)
     assert (threads, calls) == (1, [2, 1, 2, 1])
     assert position == 4 * (_threads.PROBE_BATCHES // 4) * batch
+
+
+def test_probe_gives_up_in_the_first_round_when_all_threads_are_far_slower():
+    calls = []
+
+    def run(start, stop, threads):
+        calls.append(threads)
+        time.sleep(0.2 if threads > 1 else 0.01)   # 20x: cold caches cannot explain it
+
+    assert _threads.ThreadChooser().start("k", run, 1000, 10, 2, rounds=4)[0] == 1
+    assert calls == [2, 1]
