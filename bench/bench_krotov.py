@@ -18,6 +18,12 @@ epochs from the same initial weights and permutations with the faster setting of
 and prints their cosine WTA test accuracies. Times are whole ``fit`` calls (input checks
 included) and whole notebook epochs (the per-epoch copy ``M[perm]`` included).
 
+``python bench/bench_krotov.py --scale`` instead times one float32 epoch at N = 100, 400,
+1600 and 6400 (fresh model, batch 100, p=2, k=2) with all threads (the probe decides)
+and with one, and the notebook loop on the first ``--notebook-samples`` samples of a
+permutation, extrapolated to the epoch (the line says so). pytest-benchmark has the same
+rows in the group "Krotov-Hopfield float32 scaling" (the notebook on 6000 samples there).
+
 On a machine whose cores are busy with other work, multi-threaded runs of either side
 can be several times *slower* than single-threaded ones (threads wait for each other at
 every batch); the script prints the load average so the figures can be read in context.
@@ -43,18 +49,21 @@ from fastsd.krotov import KrotovHopfield  # noqa: E402
 N_NEURONS, BATCH = 100, 100
 RULE = dict(delta=0.4, p=2.0, k=2)
 GROUP = "Krotov-Hopfield, one 60k MNIST epoch, N=100, batch 100"
+SCALE_NS = (100, 400, 1600, 6400)
+SCALE_GROUP = "Krotov-Hopfield float32 scaling, one 60k MNIST epoch, batch 100"
+NOTEBOOK_SAMPLES = 6000
 
 
-def run_notebook(x64, seed=0, *, epochs=1, eps0=0.02):
+def run_notebook(x64, seed=0, *, epochs=1, eps0=0.02, n_neurons=N_NEURONS):
     """The notebook loop with the shared protocol: W from the generator, then one
     permutation per epoch."""
     rng = np.random.default_rng(seed)
-    W = notebook_init(rng, N_NEURONS, x64.shape[1])
+    W = notebook_init(rng, n_neurons, x64.shape[1])
     return notebook_krotov(x64, W, rng, Nep=epochs, eps0=eps0, Num=BATCH, **RULE)
 
 
-def run_fastsd(X, dtype, seed=0, *, epochs=1, eps0=0.02):
-    model = KrotovHopfield(N_NEURONS, eps0=eps0, batch_size=BATCH, dtype=dtype,
+def run_fastsd(X, dtype, seed=0, *, epochs=1, eps0=0.02, n_neurons=N_NEURONS):
+    model = KrotovHopfield(n_neurons, eps0=eps0, batch_size=BATCH, dtype=dtype,
                            random_state=seed, **RULE)
     return model.fit(X, epochs=epochs).weights_
 
@@ -75,6 +84,23 @@ def test_fastsd(benchmark, x64, dtype):
     X = np.ascontiguousarray(x64, dtype=dtype)
     run_fastsd(X[:1000], dtype)  # compile outside the timing
     benchmark.pedantic(run_fastsd, args=(X, dtype), rounds=3, iterations=1)
+
+
+@pytest.mark.parametrize("n_neurons", SCALE_NS)
+def test_fastsd_scaling(benchmark, x64, n_neurons):
+    benchmark.group = SCALE_GROUP
+    X = np.ascontiguousarray(x64, dtype=np.float32)
+    run_fastsd(X[:1000], "float32", n_neurons=n_neurons)  # compile, touch the memory
+    benchmark.pedantic(run_fastsd, args=(X, "float32"), kwargs=dict(n_neurons=n_neurons),
+                       rounds=3, iterations=1)
+
+
+@pytest.mark.parametrize("n_neurons", SCALE_NS)
+def test_notebook_scaling_first_6000(benchmark, x64, n_neurons):
+    """The notebook loop on 6000 samples (a tenth of the epoch: multiply by 10)."""
+    benchmark.group = SCALE_GROUP
+    benchmark.pedantic(run_notebook, args=(x64[:NOTEBOOK_SAMPLES],),
+                       kwargs=dict(n_neurons=n_neurons), rounds=1, iterations=1)
 
 
 # -- script mode ------------------------------------------------------------------------
@@ -109,6 +135,40 @@ def _best_of(fn, repeat):
     return best
 
 
+def scale(x64, repeat, notebook_samples):
+    """Print the ``--scale`` table: float32 epochs at each of :data:`SCALE_NS`."""
+    x32 = np.ascontiguousarray(x64, dtype=np.float32)
+    n = x64.shape[0]
+    all_threads = numba.config.NUMBA_NUM_THREADS
+    print(f"{SCALE_GROUP}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+          f"best of {repeat}, wall time of fit (warm)")
+    for n_neurons in SCALE_NS:
+        run_fastsd(x32[:1000], "float32", n_neurons=n_neurons)  # compile
+        cells = []
+        for threads in sorted({all_threads, 1}, reverse=True):
+            with _numba_threads(threads):
+                used = set()
+
+                def fit():
+                    krotov_module._CHOOSER._choices.clear()  # probe afresh
+                    run_fastsd(x32, "float32", n_neurons=n_neurons)
+                    used.update(v[0] for v in krotov_module._CHOOSER._choices.values())
+                t = _best_of(fit, repeat)
+            cells.append((threads, t, used))
+        with _blas_threads(1):
+            t_nb = _best_of(lambda: run_notebook(x64[:notebook_samples],
+                                                 n_neurons=n_neurons), 1)
+        t_nb *= n / notebook_samples
+        line = f"  N={n_neurons:<5}"
+        for threads, t, used in cells:
+            note = f" (used {'/'.join(map(str, sorted(used)))})" if threads > 1 else ""
+            line += f"  <= {threads} threads{note}: {t:6.3f} s"
+        best = min(t for _, t, _ in cells)
+        line += (f"  | notebook, 1 BLAS thread, {notebook_samples} samples x "
+                 f"{n / notebook_samples:g}: {t_nb:7.2f} s  ({t_nb / best:5.1f}x)")
+        print(line, flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=10,
@@ -118,6 +178,10 @@ def main(argv=None) -> None:
                              "%(default)s; the timing uses the SPEC default 0.02)")
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats, best kept")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", action="store_true",
+                        help="time float32 epochs at N = 100, 400, 1600, 6400 instead")
+    parser.add_argument("--notebook-samples", type=int, default=NOTEBOOK_SAMPLES,
+                        help="samples the notebook runs in --scale (extrapolated)")
     args = parser.parse_args(argv)
 
     from fastsd.datasets import load_mnist
@@ -125,6 +189,9 @@ def main(argv=None) -> None:
 
     data = load_mnist(download=False)
     x64 = data.x_train.astype(np.float64)
+    if args.scale:
+        scale(x64, args.repeat, args.notebook_samples)
+        return
     x32 = data.x_train.astype(np.float32)
     n = x64.shape[0]
     all_threads = numba.config.NUMBA_NUM_THREADS

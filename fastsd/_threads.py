@@ -27,6 +27,11 @@ from threadpoolctl import ThreadpoolController
 PROBE_BATCHES = 8
 #: All threads are chosen only if they took less than this fraction of one thread's time.
 PROBE_MARGIN = 0.8
+#: A probe in rounds stops early, choosing one thread, when a turn on all threads took
+#: this many times as long as the following turn on one (another process holds a core:
+#: each such turn costs a scheduler time slice), or three times this in the first round
+#: (whose turn on all threads may be slowed by cold caches).
+PROBE_GIVE_UP = 3.0
 #: Seconds a choice is reused for the same kind of pass before probing again.
 PROBE_EVERY = 30.0
 
@@ -69,9 +74,15 @@ class ThreadChooser:
         self._choices: dict[tuple, tuple[int, float, float]] = {}
 
     def start(self, key: tuple, run: Callable[[int, int, int], object], n_samples: int,
-              batch: int, max_threads: int) -> tuple[int, int]:
+              batch: int, max_threads: int, rounds: int = 1) -> tuple[int, int]:
         """Return ``(threads, position)``: the setting to use from ``position`` on (the
-        samples before it were run by the probe, if one was needed)."""
+        samples before it were run by the probe, if one was needed).
+
+        With ``rounds > 1`` the probe alternates ``rounds`` times between all threads
+        and one, each turn ``PROBE_BATCHES // rounds`` batches, and compares the fastest
+        turn of each: a one-off interruption, or the cold caches of the first turn, then
+        cannot decide the choice. It stops, choosing one thread, after a round whose
+        turn on all threads was much slower than one thread's (:data:`PROBE_GIVE_UP`)."""
         if max_threads <= 1:
             return 1, 0
         key = (max_threads, *key)
@@ -81,15 +92,24 @@ class ThreadChooser:
         span = PROBE_BATCHES * batch
         if n_samples < 4 * span:
             return 1, 0
-        clock = time.perf_counter()
-        run(0, span, max_threads)
-        multi = time.perf_counter() - clock
-        clock = time.perf_counter()
-        run(span, 2 * span, 1)
-        single = time.perf_counter() - clock
-        threads = max_threads if multi < PROBE_MARGIN * single else 1
-        self._choices[key] = (threads, time.monotonic(), single / span)
-        return threads, 2 * span
+        turn = max(1, PROBE_BATCHES // rounds) * batch
+        multi = single = float("inf")
+        position, gave_up = 0, False
+        for r in range(max(1, rounds)):
+            clock = time.perf_counter()
+            run(position, position + turn, max_threads)
+            this_multi = time.perf_counter() - clock
+            clock = time.perf_counter()
+            run(position + turn, position + 2 * turn, 1)
+            this_single = time.perf_counter() - clock
+            multi, single = min(multi, this_multi), min(single, this_single)
+            position += 2 * turn
+            if this_multi > PROBE_GIVE_UP * (3 if r == 0 else 1) * this_single:
+                gave_up = True
+                break
+        threads = max_threads if multi < PROBE_MARGIN * single and not gave_up else 1
+        self._choices[key] = (threads, time.monotonic(), single / turn)
+        return threads, position
 
     def keep(self, key: tuple, max_threads: int, threads: int, seconds: float,
              n_samples: int) -> int:

@@ -23,6 +23,8 @@ CHUNK = 6000
 
 #: Chooses one or all threads for a pass by timing its first batches.
 _CHOOSER = ThreadChooser()
+#: Turns of the probe on each setting (its fastest turn of each is compared).
+PROBE_ROUNDS = 4
 
 
 @base.register
@@ -71,16 +73,18 @@ class KrotovHopfield(base.PrototypeModel):
     Notes
     -----
     The compiled pass can use ``numba.get_num_threads()`` threads (all cores unless
-    ``NUMBA_NUM_THREADS`` or ``numba.set_num_threads`` says otherwise). It synchronises
-    its threads three times per batch, which costs little on an idle machine but can
-    make it many times slower than one thread when other processes keep the cores
-    busy. So a pass of at least 32 batches first times 8 batches with all threads and 8
-    with one, and it and the passes of the next 30 s with the same shapes use all
-    threads only if they were clearly (20%) faster; shorter passes with no such recent
-    choice use one thread. A pass on several threads drops to one for its remaining
-    chunks if a chunk took longer per sample than one thread did in the probe. Results
-    do not depend on the number of threads (every number is computed by the same code
-    either way).
+    ``NUMBA_NUM_THREADS`` or ``numba.set_num_threads`` says otherwise). Its threads meet
+    twice per batch, which costs little on an idle machine but can make it many times
+    slower than one thread when other processes keep the cores busy. So a pass of at
+    least 32 batches first alternates four times between 2 batches with all threads
+    and 2 with one, and it and the passes of the next 30 s with the same shapes use all
+    threads only if their fastest turn was clearly (20%) faster than one thread's (the
+    probe stops early, for one thread, when a turn on all threads took 3 times as long
+    as one thread's, 9 times in the first round); shorter passes with no such recent choice use one
+    thread. A pass on several threads drops
+    to one for its remaining chunks if a chunk took longer per sample than one thread
+    did in the probe. Results do not depend on the number of threads (every number is
+    computed by the same code either way).
     """
 
     _state = {"weights_": lambda n, m: (n, m)}
@@ -187,19 +191,18 @@ class KrotovHopfield(base.PrototypeModel):
         dtype = params["dtype"]
         W = self._checked_state(params["n_neurons"], dtype)["weights_"]
         batch = params["batch_size"]
-        WT, ST, p_int, q = kernel.transposed_state(W, params["p"])
+        W, ST, p_int, q = kernel.pass_state(W, params["p"])
         max_threads = numba.get_num_threads()
-        ws = kernel.Workspace(batch, W.shape[0], W.shape[1], params["k"], dtype,
-                              n_blocks=max_threads)
+        ws = kernel.Workspace(batch, W.shape[0], W.shape[1], params["k"], dtype)
         t = dtype.type
         order = np.ascontiguousarray(order, dtype=np.int64)
 
         def run(start, stop, threads):
             numba.set_num_threads(threads)
             try:
-                done = kernel.krotov_pass(X, order, start, stop, batch, WT, ST, p_int, q,
+                done = kernel.krotov_pass(X, order, start, stop, batch, W, ST, p_int, q,
                                           params["k"], t(params["delta"]), t(eps),
-                                          t(params["prec"]), *ws.args())
+                                          t(params["prec"]), ws)
             finally:
                 numba.set_num_threads(max_threads)
             if done < 0:
@@ -210,10 +213,11 @@ class KrotovHopfield(base.PrototypeModel):
             bar.update(stop - start)
 
         key = (*W.shape, batch, dtype.name)
-        threads, position = _CHOOSER.start(key, run, order.size, batch, max_threads)
+        threads, position = _CHOOSER.start(key, run, order.size, batch, max_threads,
+                                            rounds=PROBE_ROUNDS)
         step = max(1, CHUNK // batch) * batch
         _CHOOSER.run_chunks(key, run, position, order.size, step, threads, max_threads)
-        self.weights_ = np.ascontiguousarray(WT.T)
+        self.weights_ = W
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
 
     # -- inference ------------------------------------------------------------------
@@ -224,7 +228,7 @@ class KrotovHopfield(base.PrototypeModel):
         params = self._check_params()
         W = self._checked_state(params["n_neurons"], params["dtype"])["weights_"]
         X = check_inputs(X, dtype=params["dtype"], n_features=W.shape[1])
-        _, ST, _, _ = kernel.transposed_state(W, params["p"])
+        _, ST, _, _ = kernel.pass_state(W, params["p"])
         out = np.empty((X.shape[0], params["n_neurons"]), dtype=params["dtype"])
         return kernel.hidden_drive(X, ST, out)
 

@@ -72,20 +72,22 @@ def case():
 
 
 def run_kernel(X, order, W0, *, eps=0.02, batch_size=BATCH, dtype=np.float64,
-               n_blocks=None, chunks=(None,), prec=1e-30, **rule):
-    W = np.asarray(W0, dtype=dtype)
-    WT, ST, p_int, q = kernel.transposed_state(W, rule["p"])
-    ws = kernel.Workspace(batch_size, W.shape[0], W.shape[1], rule["k"], dtype, n_blocks)
+               n_unit_blocks=None, chunks=(None,), prec=1e-30, **rule):
+    W, ST, p_int, q = kernel.pass_state(np.asarray(W0, dtype=dtype), rule["p"])
+    ws = kernel.Workspace(batch_size, W.shape[0], W.shape[1], rule["k"], dtype,
+                          n_unit_blocks)
     order = np.asarray(order, dtype=np.int64)
     bounds = [0, *[c for c in chunks if c is not None], order.size]
     t = np.dtype(dtype).type
     for start, stop in zip(bounds[:-1], bounds[1:]):
-        done = kernel.krotov_pass(np.asarray(X, dtype), order, start, stop, batch_size, WT,
+        done = kernel.krotov_pass(np.asarray(X, dtype), order, start, stop, batch_size, W,
                                   ST, p_int, q, rule["k"], t(rule["delta"]), t(eps), t(prec),
-                                  *ws.args())
+                                  ws)
         assert done == -(-(stop - start) // batch_size)
-    assert not ws.GT.any()  # scratch handed back all-zero
-    return np.ascontiguousarray(WT.T)
+        # ST follows W; the scratch is handed back clean
+        np.testing.assert_array_equal(ST, kernel.pass_state(W, rule["p"])[1])
+    assert not ws.G.any() and (ws.slot == -1).all()
+    return W
 
 
 def run_reference(X, order, W0, *, eps=0.02, batch_size=BATCH, **rule):
@@ -119,19 +121,19 @@ def test_batch_of_one_and_large_rate(case):
 
 
 def test_chunks_blocks_and_threads_give_identical_results(case):
-    """Splitting the pass into calls, the pixel rows into blocks, or the work over
+    """Splitting the pass into calls, the units into blocks, or the work over
     threads changes no bit of the result."""
     X, order, W0 = case
     rule = dict(p=3.0, k=2, delta=0.4)
-    ref = run_kernel(X, order, W0, n_blocks=1, **rule)
-    np.testing.assert_array_equal(run_kernel(X, order, W0, n_blocks=5, **rule), ref)
+    ref = run_kernel(X, order, W0, n_unit_blocks=1, **rule)
+    np.testing.assert_array_equal(run_kernel(X, order, W0, n_unit_blocks=5, **rule), ref)
     np.testing.assert_array_equal(
-        run_kernel(X, order, W0, chunks=(BATCH, 4 * BATCH), n_blocks=2, **rule), ref)
+        run_kernel(X, order, W0, chunks=(BATCH, 4 * BATCH), n_unit_blocks=2, **rule), ref)
     before = numba.get_num_threads()
     try:
         for threads in {1, numba.config.NUMBA_NUM_THREADS}:
             numba.set_num_threads(threads)
-            np.testing.assert_array_equal(run_kernel(X, order, W0, n_blocks=threads, **rule),
+            np.testing.assert_array_equal(run_kernel(X, order, W0, n_unit_blocks=None, **rule),
                                           ref)
     finally:
         numba.set_num_threads(before)

@@ -1,6 +1,6 @@
 """The Krotov & Hopfield mini-batch rule ("competing hidden units", PNAS 2019), compiled.
 
-For a batch ``X_b`` (B×m) and weights ``W`` (N×m) the rule of SPEC.md is::
+For a batch ``X_b`` (B×m) and weights ``W`` (N×m) the rule is::
 
     S  = sign(W) |W|^(p-1)
     I  = S X_bᵀ                                  (N×B)
@@ -14,26 +14,28 @@ sort of ``-I[:, b]`` (``np.argsort(-I, axis=0, kind="stable")``).
 
 How it is computed (same rule, different order of the floating-point sums):
 
-* The kernel keeps ``W`` and ``S`` *transposed* (m×N, one row per pixel) for the
-  duration of a pass. A sample's drive ``I[:, b]`` is then a sum of rows ``S[j]`` over
-  its non-zero pixels ``j`` only. MNIST digits have ~19% non-zero pixels, so this does a
-  fifth of the multiply-adds of the dense product ``S X_bᵀ``; skipping a zero pixel only
-  drops exact ``0 * w`` terms (W is checked to be finite).
-* Only the top-1 and the k-th unit of each sample are needed: a single scan with a
-  k-entry insertion buffer replaces the notebook's full ``argsort``.
-* ``g`` has two non-zeros per column, so ``g X_b`` is a scatter of each sample's
-  non-zero pixels into two units, not a dense product.
-* ``p = 2`` (the default) uses ``S = W`` directly; other integer ``p`` use products,
-  non-integer ``p`` ``pow``.
-* All of Numba's threads (``numba.get_num_threads()``): samples are split between
-  threads for the drives and the ranking, pixel rows for the scatter, ``ds``,
-  ``max|ds|`` and the update (``prange``). No BLAS is involved, so no oversubscription
-  with OpenBLAS's own threads. The threads meet three times per batch; on an idle
-  machine that is cheap, but when other processes keep the cores busy a waiting thread
-  spins while its partner is descheduled, and one thread (``NUMBA_NUM_THREADS=1``) can
-  be several times faster. ``OMP_WAIT_POLICY=passive`` limits the damage. Every
-  element is computed by the same code whatever the split, so results do not depend
-  on the number of threads or blocks (tested).
+* ``S`` is kept *transposed* (``ST``, m×N, one row per pixel) next to ``W`` (N×m). A
+  drive ``I[:, b]`` is a sum of rows ``ST[j]`` over the non-zero pixels ``j`` of sample
+  ``b`` only (MNIST: ~19% of the pixels; a zero pixel only drops exact ``0 * w`` terms,
+  W is checked to be finite).
+* The drives of a batch are computed by blocks of units, split between the threads: a
+  block's columns of ``ST`` stay in the core's L2 cache while every sample of the batch
+  reads them, so ``ST`` comes from memory once per batch, not once per sample.
+* Only the top-1 and the k-th unit of each sample are needed: one scan with a k-entry
+  insertion buffer (a stable sort's answer) that skips, with a vectorised test, every
+  run of :data:`SCAN` drives none of which beats the current k-th.
+* ``g`` and ``xx`` vanish outside the <= 2B units that are ranked 1st or k-th by some
+  sample of the batch (the *touched* units), so ``ds`` does too: ``ds``, ``max|ds|``
+  (the other entries are zeros, and ``max|ds| >= 0``) and the update only visit the
+  touched rows of ``W``, contiguous. Their columns of ``ST`` are rewritten by the drive
+  task of the next batch that reads that unit block anyway (and at the end of a call).
+* A batch has two parallel regions (drives; ranking with the next batch's non-zeros);
+  the rest is serial and short. ``p = 2`` (the default) makes ``S = W`` (a copy);
+  other integer ``p`` use products, non-integer ``p`` ``pow``.
+
+Each number is computed by the same code in the same order whatever the number of
+threads, unit blocks or calls a pass is split into, so results do not depend on them
+(tested).
 """
 from __future__ import annotations
 
@@ -45,6 +47,16 @@ from .common import JIT, all_finite
 
 #: Non-zeros combined per sweep over a drive row (rows of ``S`` read together).
 UNROLL = 4
+#: Drives tested together by the ranking scan (a skipped run costs one vector test).
+SCAN = 64
+#: Unit blocks are multiples of this many units (one 64-byte line of float32).
+UNIT_ALIGN = 16
+#: Bytes of ``S`` per unit block (the block is re-read by every sample of a batch: it
+#: should stay in a core's L2 cache, 1-2 MB on current x86 server cores; only the rows
+#: of pixels that are non-zero in the batch are read). Narrower blocks cost more loop
+#: overhead than they save (measured on Zen 5, N=1600: 160-unit blocks a third slower
+#: than 400-unit ones).
+BLOCK_BYTES = 1 << 21
 
 PARALLEL_JIT = dict(JIT, parallel=True)
 
@@ -78,148 +90,239 @@ def signed_power(w, p_int, q):
 
 
 @njit(**JIT)
+def _insert(v, i, pos, buf_v, buf_i):
+    """Put ``(v, i)`` at ``pos`` of the descending buffer, after entries >= ``v``."""
+    while pos > 0 and v > buf_v[pos - 1]:
+        buf_v[pos] = buf_v[pos - 1]
+        buf_i[pos] = buf_i[pos - 1]
+        pos -= 1
+    buf_v[pos] = v
+    buf_i[pos] = i
+
+
+@njit(**JIT)
 def top_and_kth(row, k, buf_v, buf_i):
     """Indices of the 1st and ``k``-th largest entries of ``row`` (ties: lower index first).
 
     One scan keeping the ``k`` best so far in ``buf_v``/``buf_i`` (descending). An entry
     enters only if strictly larger than the current k-th, and is inserted after any equal
-    entries, which have lower indices: this is exactly a stable descending sort.
-    O(N) comparisons plus O(k) per insertion.
+    entries, which have lower indices: this is exactly a stable descending sort. Runs of
+    :data:`SCAN` entries are first tested together (``any(row[run] > k-th)``, which
+    vectorises); a run with no such entry cannot change the buffer and is skipped.
     """
     n = row.shape[0]
-    count = 0
-    for i in range(n):
-        v = row[i]
-        if count < k:
-            pos = count
-            count += 1
-        elif v > buf_v[k - 1]:
-            pos = k - 1
-        else:
+    for i in range(k):  # the first k entries fill the buffer
+        _insert(row[i], i, i, buf_v, buf_i)
+    for r0 in range(k, n, SCAN):
+        r1 = min(r0 + SCAN, n)
+        kth = buf_v[k - 1]
+        hits = 0
+        for i in range(r0, r1):
+            hits += row[i] > kth
+        if hits == 0:
             continue
-        while pos > 0 and v > buf_v[pos - 1]:
-            buf_v[pos] = buf_v[pos - 1]
-            buf_i[pos] = buf_i[pos - 1]
-            pos -= 1
-        buf_v[pos] = v
-        buf_i[pos] = i
+        for i in range(r0, r1):
+            if row[i] > buf_v[k - 1]:
+                _insert(row[i], i, k - 1, buf_v, buf_i)
     return buf_i[0], buf_i[k - 1]
 
 
 @njit(**JIT)
-def _drive(x, ST, nzi, nzv, acc):
-    """Collect the non-zeros of ``x`` into ``nzi``/``nzv`` (ascending) and set
-    ``acc = Σ_j x[j] ST[j]`` over them. Returns their count."""
-    m = x.shape[0]
-    n = acc.shape[0]
+def nonzeros(x, nzi, nzv):
+    """Indices (ascending) and values of the non-zeros of ``x`` into ``nzi``/``nzv``;
+    returns their count."""
     c = 0
-    for j in range(m):  # branch-free compaction
+    for j in range(x.shape[0]):  # branch-free compaction
         v = x[j]
         nzi[c] = j
         nzv[c] = v
         c += v != 0
-    for i in range(n):
-        acc[i] = 0
-    t = 0
-    while t + UNROLL <= c:
-        j0, j1, j2, j3 = nzi[t], nzi[t + 1], nzi[t + 2], nzi[t + 3]
-        v0, v1, v2, v3 = nzv[t], nzv[t + 1], nzv[t + 2], nzv[t + 3]
-        for i in range(n):
-            acc[i] += v0 * ST[j0, i] + v1 * ST[j1, i] + v2 * ST[j2, i] + v3 * ST[j3, i]
-        t += UNROLL
-    for t in range(t, c):
-        j0 = nzi[t]
-        v0 = nzv[t]
-        for i in range(n):
-            acc[i] += v0 * ST[j0, i]
     return c
 
 
+@njit(**JIT)
+def drive_block(nzi, nzv, c, ST, i0, i1, acc):
+    """``acc[i] = Σ_t nzv[t] ST[nzi[t], i]`` over ``t < c``, for ``i0 <= i < i1``."""
+    a = acc[i0:i1]  # views indexed from 0: no negative-index handling in the loops
+    w = a.shape[0]
+    for i in range(w):
+        a[i] = 0
+    t = 0
+    while t + UNROLL <= c:
+        s0, s1 = ST[nzi[t], i0:i1], ST[nzi[t + 1], i0:i1]
+        s2, s3 = ST[nzi[t + 2], i0:i1], ST[nzi[t + 3], i0:i1]
+        v0, v1, v2, v3 = nzv[t], nzv[t + 1], nzv[t + 2], nzv[t + 3]
+        for i in range(w):
+            a[i] += v0 * s0[i] + v1 * s1[i] + v2 * s2[i] + v3 * s3[i]
+        t += UNROLL
+    for t in range(t, c):
+        s0 = ST[nzi[t], i0:i1]
+        v0 = nzv[t]
+        for i in range(w):
+            a[i] += v0 * s0[i]
+
+
+@njit(**JIT)
+def refresh_columns(W, ST, p_int, q, units, t0, t1):
+    """``ST[:, u] = signed_power(W[u])`` for the units ``u = units[t0:t1]``."""
+    for j in range(ST.shape[0]):
+        for t in range(t0, t1):
+            u = units[t]
+            ST[j, u] = signed_power(W[u, j], p_int, q)
+
+
 @njit(**PARALLEL_JIT)
-def krotov_pass(X, order, start, stop, batch_size, WT, ST, p_int, q, k, delta, eps, prec,
-                nzi, nzv, nnz, IT, top, kth, buf_v, buf_i, xx, GT, blockmax):
+def compact(X, rows, nzi, nzv, nnz):
+    """The non-zeros of the samples ``X[rows]`` (see :func:`nonzeros`)."""
+    for b in prange(rows.shape[0]):
+        nnz[b] = nonzeros(X[rows[b]], nzi[b], nzv[b])
+
+
+@njit(**PARALLEL_JIT)
+def drives(W, ST, p_int, q, pending, n_pending, unit_bounds, nzi, nzv, nnz, B, IT):
+    """Drives ``IT[b] = Σ_j x_b[j] ST[j]`` of the ``B`` compacted samples, by blocks of
+    units (``unit_bounds``, one task each); each task first refreshes the columns of
+    ``ST`` of the units ``pending[:n_pending]`` (ascending) in its block from ``W``."""
+    for blk in prange(unit_bounds.shape[0] - 1):
+        i0, i1 = unit_bounds[blk], unit_bounds[blk + 1]
+        refresh_columns(W, ST, p_int, q, pending,
+                        np.searchsorted(pending[:n_pending], i0),
+                        np.searchsorted(pending[:n_pending], i1))
+        for b in range(B):
+            drive_block(nzi[b], nzv[b], nnz[b], ST, i0, i1, IT[b])
+
+
+@njit(**PARALLEL_JIT)
+def rank_and_compact(IT, B, k, buf_v, buf_i, top, kth, X, rows, nzi, nzv, nnz):
+    """``top[b], kth[b]`` of the drives ``IT[:B]``, and the non-zeros of the next
+    batch ``X[rows]``, in one parallel region."""
+    for b in prange(max(B, rows.shape[0])):
+        if b < B:
+            top[b], kth[b] = top_and_kth(IT[b], k, buf_v[b], buf_i[b])
+        if b < rows.shape[0]:
+            nnz[b] = nonzeros(X[rows[b]], nzi[b], nzv[b])
+
+
+@njit(**JIT)
+def touched_units(top, kth, IT, delta, slot, units, xc):
+    """List the touched units of a batch and their ``xx``.
+
+    ``units[:n]`` receives the distinct units of ``top`` and ``kth`` in ascending order
+    and ``slot[u]`` the position of unit ``u`` there (``slot`` must be -1 at the other
+    units; reset it with :func:`untouch`); ``xc[t] = xx[units[t]] = Σ_b g[u, b] I[u, b]``
+    with the terms added in sample order. Returns ``n``.
+    """
+    n = 0
+    for b in range(top.shape[0]):
+        for u in (top[b], kth[b]):
+            if slot[u] < 0:
+                slot[u] = 0
+                units[n] = u
+                n += 1
+    units[:n].sort()
+    zero = IT.dtype.type(0)
+    for t in range(n):
+        slot[units[t]] = t
+        xc[t] = zero
+    for b in range(top.shape[0]):
+        xc[slot[top[b]]] += IT[b, top[b]]
+        xc[slot[kth[b]]] -= delta * IT[b, kth[b]]
+    return n
+
+
+@njit(**JIT)
+def untouch(slot, units, n):
+    """Set ``slot`` back to -1 at ``units[:n]``."""
+    for t in range(n):
+        slot[units[t]] = -1
+
+
+@njit(**JIT)
+def sparse_update(W, delta, eps, prec, top, kth, nzi, nzv, nnz, slot, units, n, xc, G):
+    """``W += eps ds / max(max|ds|, prec)`` on the touched rows ``units[:n]`` of ``W``
+    (N×m), ``ds = g X_b - xx ⊙ W``; ``G`` (>= n, m) is all-zero on entry and exit.
+
+    ``ds`` is zero at the other units, so ``max|ds|`` is the maximum over these rows.
+    ``eps * ds / nc`` is computed as ``(eps / nc) * ds`` (one rounding apart).
+    """
+    for b in range(top.shape[0]):  # g X_b, two rows per sample
+        gt = G[slot[top[b]]]
+        gk = G[slot[kth[b]]]
+        for t in range(nnz[b]):
+            gt[nzi[b, t]] += nzv[b, t]
+            gk[nzi[b, t]] -= delta * nzv[b, t]
+    mx = W.dtype.type(0)
+    for t in range(n):
+        w = W[units[t]]
+        g = G[t]
+        x = xc[t]
+        for j in range(w.shape[0]):
+            g[j] -= x * w[j]
+            mx = max(mx, abs(g[j]))
+    step = eps / max(mx, prec)
+    for t in range(n):
+        w = W[units[t]]
+        g = G[t]
+        for j in range(w.shape[0]):
+            w[j] += step * g[j]
+            g[j] = 0
+
+
+def krotov_pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
+                ws):
     """Run the batches ``order[s:s + batch_size]`` for ``s = start, start + batch_size,
-    ... < stop`` (the last may be shorter), updating ``WT`` (and ``ST``) in place.
+    ... < stop`` (the last may be shorter), updating ``W`` and ``ST`` in place.
 
     Parameters
     ----------
     X : (n_samples, m) samples; ``order`` : int64 row indices of this pass.
-    WT : (m, N) the weights, transposed. ``ST`` : (m, N) ``sign(W)|W|^(p-1)``
-        transposed; pass ``WT`` itself when ``p_int == 2``.
+    W : (N, m) the weights. ``ST`` : (m, N) ``(sign(W)|W|^(p-1))ᵀ``; see
+        :func:`pass_state`.
     p_int, q : from :func:`p_code` and ``q = p - 1``.
-    k, delta, eps, prec : the rule's rank, anti-Hebbian strength, rate and floor.
-    nzi (batch_size, m) int32, nzv (batch_size, m), nnz (batch_size,) int64,
-    IT (batch_size, N), top/kth (batch_size,) int64, buf_v (batch_size, k),
-    buf_i (batch_size, k) int64, xx (N,), GT (m, N) all-zero on entry (left all-zero),
-    blockmax (n_blocks,) : scratch; the pixel rows are split into ``n_blocks`` equal
-    blocks for the scatter and update stages (one per thread is best).
+    k, delta, eps, prec : the rule's rank, anti-Hebbian strength, rate and floor
+        (numbers of ``W``'s dtype).
+    ws : :class:`Workspace` for this batch size, shape, ``k`` and dtype.
 
-    ``eps * ds / nc`` is computed as ``(eps / nc) * ds`` (one rounding apart).
-
-    Returns the number of batches run, or -1 if ``WT`` is no longer finite (the caller
+    Returns the number of batches run, or -1 if ``W`` is no longer finite (the caller
     then discards it).
     """
-    m, n = WT.shape
-    if not (1 <= k <= n and k <= buf_v.shape[1] and 1 <= batch_size <= IT.shape[0]):
-        raise ValueError("krotov_pass: need 1 <= k <= N and 1 <= batch_size <= the "
-                         "workspace's batch size")
-    n_blocks = blockmax.shape[0]
-    rows = (m + n_blocks - 1) // n_blocks
-    zero = WT.dtype.type(0)
+    n, m = W.shape
+    if not (1 <= k <= n and k <= ws.buf_v.shape[1] and 1 <= batch_size <= ws.IT.shape[0]
+            and ws.IT.shape[1] == n and ws.G.shape[1] == m and ST.shape == (m, n)):
+        raise ValueError("krotov_pass: need 1 <= k <= N, 1 <= batch_size <= the "
+                         "workspace's batch size, and a workspace and ST of W's shape")
+    return _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
+                 *ws.args())
+
+
+@njit(**JIT)
+def _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
+          unit_bounds, nzi, nzv, nnz, IT, top, kth, buf_v, buf_i, slot, units, xc, G):
+    """Per batch: the drives (refreshing the columns of ``ST`` that the previous batch
+    changed), the ranking with the compaction of the next batch, then the update of
+    the touched rows of ``W``. ``nzi``/``nzv``/``nnz`` alternate between two halves."""
+    n = 0
+    if start < stop:
+        rows = order[start:min(start + batch_size, stop)]
+        compact(X, rows, nzi[0], nzv[0], nnz[0])
     n_batches = 0
     for s in range(start, stop, batch_size):
-        e = min(s + batch_size, stop)
-        B = e - s
-        # 1. drives and ranking, one sample per iteration
-        for b in prange(B):
-            nnz[b] = _drive(X[order[s + b]], ST, nzi[b], nzv[b], IT[b])
-            top[b], kth[b] = top_and_kth(IT[b], k, buf_v[b], buf_i[b])
-        # 2. xx = Σ_b g ⊙ I (2B terms)
-        for i in range(n):
-            xx[i] = zero
-        for b in range(B):
-            xx[top[b]] += IT[b, top[b]]
-            xx[kth[b]] -= delta * IT[b, kth[b]]
-        # 3. ds = g X_b - xx ⊙ W into GT, and max |ds|, by blocks of pixel rows
-        for blk in prange(n_blocks):
-            j0 = blk * rows
-            j1 = min(j0 + rows, m)
-            for b in range(B):
-                c = nnz[b]
-                t = 0 if j0 == 0 else np.searchsorted(nzi[b, :c], j0)
-                ut = top[b]
-                uk = kth[b]
-                while t < c:
-                    j = nzi[b, t]
-                    if j >= j1:
-                        break
-                    v = nzv[b, t]
-                    GT[j, ut] += v
-                    GT[j, uk] -= delta * v
-                    t += 1
-            mx = zero
-            for j in range(j0, j1):
-                for i in range(n):
-                    d = GT[j, i] - xx[i] * WT[j, i]
-                    GT[j, i] = d
-                    mx = max(mx, abs(d))
-            blockmax[blk] = mx
-        step = eps / max(blockmax.max(), prec)
-        # 4. W += eps ds / nc; GT back to zero; S follows W
-        for blk in prange(n_blocks):
-            j0 = blk * rows
-            j1 = min(j0 + rows, m)
-            for j in range(j0, j1):
-                for i in range(n):
-                    WT[j, i] += step * GT[j, i]
-                    GT[j, i] = zero
-                if p_int != 2:
-                    for i in range(n):
-                        ST[j, i] = signed_power(WT[j, i], p_int, q)
+        B = min(s + batch_size, stop) - s
+        h = n_batches % 2
+        drives(W, ST, p_int, q, units, n, unit_bounds, nzi[h], nzv[h], nnz[h], B, IT)
+        untouch(slot, units, n)
+        nxt = order[s + B:min(s + B + batch_size, stop)]
+        rank_and_compact(IT, B, k, buf_v, buf_i, top, kth, X, nxt, nzi[1 - h],
+                         nzv[1 - h], nnz[1 - h])
+        n = touched_units(top[:B], kth[:B], IT, delta, slot, units, xc)
+        sparse_update(W, delta, eps, prec, top[:B], kth[:B], nzi[h], nzv[h], nnz[h],
+                      slot, units, n, xc, G)
         n_batches += 1
+    refresh_columns(W, ST, p_int, q, units, 0, n)
+    untouch(slot, units, n)
     # A non-finite weight stays non-finite in later batches (ds = g x - xx w with
     # w = ±inf or NaN is NaN), so one check at the end sees any divergence.
-    return n_batches if all_finite(WT) else -1
+    return n_batches if all_finite(W) else -1
 
 
 #: Samples per parallel task of :func:`hidden_drive` (scratch allocated once per task).
@@ -231,53 +334,83 @@ def hidden_drive(X, ST, out):
     """``out[b] = Σ_j X[b, j] ST[j]``: the drives ``I`` (n_samples, N) of all rows of
     ``X`` for ``ST = (sign(W)|W|^(p-1))ᵀ`` (m×N), skipping zero pixels like the pass."""
     n_samples, m = X.shape
+    n = ST.shape[1]
     for c in prange((n_samples + CHUNK - 1) // CHUNK):
         nzi = np.empty(m, np.int32)
         nzv = np.empty(m, X.dtype)
         for b in range(c * CHUNK, min(n_samples, (c + 1) * CHUNK)):
-            _drive(X[b], ST, nzi, nzv, out[b])
+            drive_block(nzi, nzv, nonzeros(X[b], nzi, nzv), ST, 0, n, out[b])
     return out
 
 
-class Workspace:
-    """Scratch arrays for :func:`krotov_pass`, allocated once per pass."""
+def bounds(n: int, n_blocks: int, align: int = 1) -> np.ndarray:
+    """``n_blocks + 1`` ascending int64 bounds from 0 to ``n`` of near-equal blocks whose
+    inner bounds are multiples of ``align`` (blocks may be empty only if ``n`` is small)."""
+    cuts = [min(n, -(-(n * i // n_blocks) // align) * align) for i in range(n_blocks + 1)]
+    cuts[-1] = n
+    return np.array(cuts, dtype=np.int64)
 
-    def __init__(self, batch_size: int, n: int, m: int, k: int, dtype, n_blocks=None):
-        if n_blocks is None:
-            n_blocks = numba.get_num_threads()
-        self.nzi = np.zeros((batch_size, m), np.int32)
-        self.nzv = np.zeros((batch_size, m), dtype)
-        self.nnz = np.zeros(batch_size, np.int64)
-        self.IT = np.zeros((batch_size, n), dtype)
-        self.top = np.zeros(batch_size, np.int64)
-        self.kth = np.zeros(batch_size, np.int64)
-        self.buf_v = np.zeros((batch_size, k), dtype)
-        self.buf_i = np.zeros((batch_size, k), np.int64)
-        self.xx = np.zeros(n, dtype)
-        self.GT = np.zeros((m, n), dtype)
-        self.blockmax = np.zeros(max(1, min(n_blocks, m)), dtype)
+
+def unit_blocks(n: int, m: int, itemsize: int, threads: int) -> int:
+    """Number of unit blocks for :func:`drives`: enough that a block of ``S``
+    (``m`` rows) fits in :data:`BLOCK_BYTES`, a multiple of ``threads``, and no more
+    than there are :data:`UNIT_ALIGN`-wide groups."""
+    by_cache = -(-n * m * itemsize // BLOCK_BYTES)
+    blocks = -(-by_cache // threads) * threads
+    return max(1, min(blocks, -(-n // UNIT_ALIGN)))
+
+
+def _zeros(shape, dtype):
+    """``np.zeros`` with its pages written now: ``np.zeros`` maps them lazily, and the
+    first batches, which the thread probe times, would pay for the page faults."""
+    return np.full(shape, 0, dtype)
+
+
+class Workspace:
+    """Scratch arrays for :func:`krotov_pass`, allocated once per pass.
+
+    ``n_unit_blocks`` (the drives' unit blocks) defaults to :func:`unit_blocks` for
+    ``numba.get_num_threads()`` threads; results do not depend on it.
+    """
+
+    def __init__(self, batch_size: int, n: int, m: int, k: int, dtype, n_unit_blocks=None):
+        dtype = np.dtype(dtype)
+        if n_unit_blocks is None:
+            n_unit_blocks = unit_blocks(n, m, dtype.itemsize, numba.get_num_threads())
+        self.unit_bounds = bounds(n, n_unit_blocks, UNIT_ALIGN)
+        self.nzi = _zeros((2, batch_size, m), np.int32)  # two batches: see _pass
+        self.nzv = _zeros((2, batch_size, m), dtype)
+        self.nnz = _zeros((2, batch_size), np.int64)
+        self.IT = _zeros((batch_size, n), dtype)
+        self.top = _zeros(batch_size, np.int64)
+        self.kth = _zeros(batch_size, np.int64)
+        self.buf_v = _zeros((batch_size, k), dtype)
+        self.buf_i = _zeros((batch_size, k), np.int64)
+        self.slot = np.full(n, -1, np.int64)
+        self.units = _zeros(2 * batch_size, np.int64)
+        self.xc = _zeros(2 * batch_size, dtype)
+        self.G = _zeros((2 * batch_size, m), dtype)
 
     def args(self):
-        return (self.nzi, self.nzv, self.nnz, self.IT, self.top, self.kth, self.buf_v,
-                self.buf_i, self.xx, self.GT, self.blockmax)
+        return (self.unit_bounds, self.nzi, self.nzv, self.nnz, self.IT, self.top,
+                self.kth, self.buf_v, self.buf_i, self.slot, self.units, self.xc, self.G)
 
 
-def transposed_state(W, p: float):
-    """``(WT, ST, p_int, q)`` for :func:`krotov_pass` from weights ``W`` (N×m)."""
-    WT = np.array(W.T, order="C")  # always a copy: the pass works in place
+def pass_state(W, p: float):
+    """``(W, ST, p_int, q)`` for :func:`krotov_pass`: a C-ordered copy of the weights
+    ``W`` (N×m; the pass works in place), ``ST = (sign(W)|W|^(p-1))ᵀ`` (m×N), and
+    ``p_int = p_code(p)``, ``q = p - 1``."""
+    W = np.array(W, order="C")
     p_int = p_code(p)
     q = W.dtype.type(float(p) - 1.0)
-    if p_int == 2:
-        ST = WT
-    else:
-        ST = np.empty_like(WT)
-        _fill_signed_power(WT, ST, p_int, q)
-    return WT, ST, p_int, q
+    ST = np.empty((W.shape[1], W.shape[0]), W.dtype)
+    _fill_signed_power(W, ST, p_int, q)
+    return W, ST, p_int, q
 
 
 @njit(**PARALLEL_JIT)
-def _fill_signed_power(WT, ST, p_int, q):
-    m, n = WT.shape
+def _fill_signed_power(W, ST, p_int, q):
+    n, m = W.shape
     for j in prange(m):
         for i in range(n):
-            ST[j, i] = signed_power(WT[j, i], p_int, q)
+            ST[j, i] = signed_power(W[i, j], p_int, q)
