@@ -127,13 +127,13 @@ class KrotovHopfield(base.PrototypeModel):
         return {"n_neurons": max(4, self._check_params()["k"])}
 
     def _memory_needed(self, params, n_features) -> dict:
-        """Weights, the pass's transposed working copies and per-batch scratch."""
+        """Weights, the pass's working copy and transposed drive matrix, and per-batch
+        scratch (:class:`fastsd.kernels.krotov.Workspace`)."""
         n, batch = params["n_neurons"], params["batch_size"]
         item = np.dtype(params["dtype"]).itemsize
-        copies = 3 if float(params["p"]) == 2.0 else 4  # WT, GT, result (+ ST)
         return {"weights_": n * n_features * item,
-                "pass copies of the weights": copies * n * n_features * item,
-                "batch scratch": batch * (n + n_features) * item * 2}
+                "pass copy and transposed drive matrix": 2 * n * n_features * item,
+                "batch scratch": batch * (n * item + n_features * (4 * item + 16))}
 
     # -- training -------------------------------------------------------------------
     def _init_state(self, n_features: int, rng: np.random.Generator, dtype) -> None:
