@@ -9,7 +9,10 @@ from .kernels.minibatch import is_symmetric, minibatch_pass
 
 
 class MiniBatchPass:
-    """Work arrays for mini-batches of ``batch_size`` samples, reused across calls."""
+    """Work arrays for mini-batches of ``batch_size`` samples, reused across calls.
+
+    ``min_response`` and ``saturate``: see :func:`fastsd.kernels.minibatch.minibatch_pass`.
+    """
 
     def __init__(self, n_neurons: int, n_features: int, batch_size: int, dtype,
                  min_response: float = 0.0, saturate: bool = False):
@@ -21,6 +24,7 @@ class MiniBatchPass:
         self.u = np.empty(n_neurons, np.float64)  # column sums of Lᵀ
         self.pending = np.zeros(1, dtype)  # of L, not yet added to it (kernel docs)
         self.next_start = None  # where a call continuing the last one starts
+        self.symmetric = True  # L is its own transpose (then not copied)
         self.A = np.empty((batch_size, n_neurons), dtype)
         self.AP = np.empty((PARTS, batch_size, n_neurons), dtype)
         self.O = np.empty((batch_size, n_neurons), dtype)
@@ -45,29 +49,33 @@ class MiniBatchPass:
         """Positions ``start <= k < stop`` of ``order`` in batches, state in place.
 
         ``start`` should be a multiple of the batch size for the batches to line up
-        across calls. ``threads`` (1 or 2; results do not depend on it) work on the
-        weight half of each batch. Returns -1, or the first position of a batch after
-        which the state was no longer finite (the state is then garbage).
+        across calls. A call that starts where the previous one stopped continues its
+        pass: ``L`` must not be changed in between, as it lacks the constant part of
+        the inhibition updates until the end of ``order`` (or the next multiple of
+        ``FLUSH_EVERY``, :func:`fastsd.kernels.minibatch.minibatch_pass`); the result
+        does not depend on how a pass is split into calls. ``threads`` (1 or 2; results
+        do not depend on it) work on the weight half of each batch. Returns -1, or the
+        first position of a batch after which the state was no longer finite (the state
+        is then garbage).
         """
-        self.WT[...] = W.T
-        # The kernel reads the inhibition by columns of L. A symmetric L (as every L
-        # that starts symmetric, zero for example, stays) is its own transpose and is
-        # updated in place; any other is copied in and out transposed.
-        symmetric = is_symmetric(L)
-        if symmetric:
-            LT = L
-        else:
-            if self.LT is None:
-                self.LT = np.empty_like(L)
-            LT = self.LT
-            LT[...] = L.T
-        self.dirty[:] = True  # W may have been changed between calls
-        dtype = W.dtype.type
-        before = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(threads, PARTS, before)))
         fresh = start != self.next_start
         if fresh and start and self.pending[0]:
             raise ValueError(f"this call must continue the pass at {self.next_start}")
+        if fresh:  # else W, Wᵀ and L are as the last call left them
+            self.WT[...] = W.T
+            self.dirty[:] = True
+            # The kernel reads the inhibition by columns of L. A symmetric L (as every
+            # L that starts symmetric, zero for example, stays) is its own transpose
+            # and is updated in place; any other is copied in and out transposed.
+            self.symmetric = is_symmetric(L)
+            if not self.symmetric:
+                if self.LT is None:
+                    self.LT = np.empty_like(L)
+                self.LT[...] = L.T
+        LT = L if self.symmetric else self.LT
+        dtype = W.dtype.type
+        before = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(threads, PARTS, before)))
         bad = -1
         try:
             bad = minibatch_pass(X, order, start, stop, self.batch_size, W, self.WT, t, LT,
@@ -83,5 +91,5 @@ class MiniBatchPass:
             self.next_start = stop if bad < 0 else None
             if bad >= 0:
                 self.pending[0] = 0
-            if not symmetric:
+            if not self.symmetric:
                 L[...] = LT.T

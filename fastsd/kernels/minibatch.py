@@ -4,22 +4,29 @@ The scheme, per batch of ``B`` samples:
 
 - ``W`` is held fixed. Each sample's drive ``a = W v`` comes from a transposed copy
   ``Wᵀ`` (m, N), over the non-zero pixels only (one pixel's weights to all neurons are
-  contiguous there), as the sum of two partial drives over two ranges of pixels.
+  contiguous there), as the sum of two partial drives over two ranges of pixels, a
+  batch at a time in blocks of neurons (each block of ``Wᵀ`` read once per batch).
 - The forward pass, the threshold update and the inhibition update stay per sample and
   in order: homeostasis acts sample by sample as in the per-sample rule, and the
   thresholds see the exact responses ``o``.
 - Every product with the responses uses them floored: ``õ`` is ``o`` with entries
-  below ``min_response`` set to zero (``p̃`` likewise). Over the first epoch on MNIST
-  ~40 of the 100 responses of a sample are above 1e-6 (the default) at the start
-  and ~12 at the end, so the
-  reconstruction ``r = Wᵀ õ`` and the summed update ``S = Σ_b õ_b g_bᵀ``
-  (``g = (v - r) / max(r, prec)``) touch a fraction of the rows of ``W`` per sample,
-  the inhibition ``L p̃`` reads only the rows of the active ``p̃`` (``L`` is held
-  transposed, so that they are contiguous), and the update
-  ``L += beta (õ õᵀ - sp²)`` (diagonal kept at zero) writes only the active rows. Its
-  constant part ``-beta sp²`` is carried through a batch as one offset ``c`` of every
-  off-diagonal entry (``L p̃`` gains ``c (Σ p̃ - p̃)``) and added to ``L`` at the
-  batch's end. ``min_response = 0`` keeps every response.
+  below ``min_response`` set to zero (``p̃`` likewise, and with ``saturate`` the ``p``
+  within ``min_response`` of 1 set to 1). On MNIST (B=100, 1e-6) ~40 of the 100
+  ``o`` of a sample are active at the start of the first epoch and ~12 at its end;
+  with ``sp = 1/N`` at N = 1600 or 6400 only ~2-3 on average (hundreds in the first
+  batches). So the reconstruction ``r = Wᵀ õ`` and the summed update
+  ``S = Σ_b õ_b g_bᵀ`` (``g = (v - r) / max(r, prec)``) touch a few rows of ``W`` per
+  sample, and the update ``L += beta (õ õᵀ - sp²)`` (diagonal kept at zero) writes
+  only the active rows of ``L`` (held transposed, so that they are contiguous).
+- ``L p̃`` reads the fewer of: the rows of the nonzero ``p̃``, or the rows of the
+  ``p̃ != 1``, as ``u - Σ (1 - p̃_j) L[:, j]`` from the row sums ``u = L 1`` (kept in
+  step, float64). At large N with a small ``sp`` the thresholds fall until nearly every
+  ``p`` is 1 (exactly, in float32) and a sample reads ~2-50 rows instead of N.
+- The constant part ``-beta sp²`` of the inhibition updates is carried as one offset
+  ``c`` of every off-diagonal entry (``L p̃`` gains ``c (Σ p̃ - p̃)``) and added to
+  ``L`` in one sweep every ``FLUSH_EVERY`` positions and at the end of the pass, at the
+  same positions however the pass is split into calls, so that the split does not
+  change the result.
 - ``W ← W·f(ξ S)`` on the rows the batch touched, with ``f(x) = 1 + x`` for ``x >= 0``
   but ``1 / (1 - x)`` for ``x < 0``. Both agree to first order (the per-sample rule is
   ``f(x) = 1 + x``); the second keeps weights positive when many samples of a batch push
