@@ -134,12 +134,11 @@ def inhibit_active(LT, u, o, s, idx, n_active, beta):
     arithmetic. Entry ``(i, j)`` gains ``s_i s_j`` with ``s = sqrt(beta) õ`` (``s``:
     scratch), the same number as entry ``(j, i)``: a symmetric ``L`` stays exactly
     symmetric, so that it is its own transpose. The diagonal must be zero already.
-    Returns whether the rows are finite."""
+    ``õ`` is finite (NaN fails the floor), so finite rows stay finite."""
     root = o.dtype.type(np.sqrt(beta))
     for i in range(o.shape[0]):
         s[i] = root * o[i]
     total = o.dtype.type(0)
-    ok = True
     for q in range(n_active):
         i = idx[q]
         total += o[i]
@@ -148,11 +147,9 @@ def inhibit_active(LT, u, o, s, idx, n_active, beta):
         for j in range(row.shape[0]):
             row[j] += si * s[j]
         row[i] = 0
-        ok &= all_finite(row)
     for q in range(n_active):
         i = idx[q]
         u[i] += beta * o[i] * (total - o[i])
-    return ok
 
 
 @njit(**JIT)
@@ -198,8 +195,8 @@ def batch_responses(A, AP, t, LT, u, hp, min_response, saturate, offset, first, 
     (floored after the thresholds took them), threshold and inhibition updates.
 
     ``LT`` holds ``Lᵀ`` less the constant part of the inhibition updates so far,
-    ``offset`` (off the diagonal), and ``u`` its column sums; returns the new offset
-    and whether the rows of ``LT`` updated stayed finite. ``first``: this is the first
+    ``offset`` (off the diagonal), and ``u`` its column sums; returns the new offset.
+    ``first``: this is the first
     batch of the call (the diagonal of ``LT`` is then cleared before the first update,
     as step 5 does after it). ``P`` (2, N), ``off`` (N,): scratch.
 
@@ -211,7 +208,6 @@ def batch_responses(A, AP, t, LT, u, hp, min_response, saturate, offset, first, 
     gamma, beta, sp = hp[GAMMA], hp[BETA], hp[SP]
     step_offset = -beta * (sp * sp)  # the constant part of one inhibition update
     p, q = P[0], P[1]
-    ok = True
     n_samples[:] = 0
     for b in range(O.shape[0]):
         a = A[b]
@@ -239,9 +235,9 @@ def batch_responses(A, AP, t, LT, u, hp, min_response, saturate, offset, first, 
         if use_L:
             if first and b == 0:
                 clear_diagonal(LT, u)
-            ok &= inhibit_active(LT, u, o, q, idx, n_active, beta)
+            inhibit_active(LT, u, o, q, idx, n_active, beta)
             offset += step_offset
-    return offset, ok
+    return offset
 
 
 @njit(**JIT)
@@ -328,7 +324,7 @@ def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, u, pending, 
     for lo in range(start, stop, batch_size):
         end = min(lo + batch_size, stop)
         n_batch = end - lo
-        pending[0], l_ok = batch_responses(
+        pending[0] = batch_responses(
             A[:n_batch], AP, t, LT, u, hp, min_response, saturate, pending[0], lo == start,
             use_L, O[:n_batch], P, off, neurons, n_neurons, n_read, samples, n_samples)
         prune = (-lo) % prune_every < n_batch  # some k in [lo, lo + n_batch) is a multiple
@@ -337,9 +333,9 @@ def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, u, pending, 
         columns_region(X, order[lo:end], upcoming, W, WT, O, G, AP, *sets, xi, prec,
                        prune, changed, n_changed, cuts, IDX, NNZ, S, finite)
         if use_L and (end // FLUSH_EVERY > lo // FLUSH_EVERY or end == order.shape[0]):
-            l_ok &= flush_offset(LT, pending[0], u)
+            ok &= flush_offset(LT, pending[0], u)
             pending[0] = 0
-        ok &= l_ok and finite.all() and all_finite(t)
+        ok &= finite.all() and all_finite(t)
         if not ok:
             return lo
     return -1
