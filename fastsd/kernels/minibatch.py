@@ -50,7 +50,7 @@ from numba import njit
 from .columns import columns_region
 from .common import (
     JIT, _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition, selected_row_sum,
-    selected_row_sum, update_thresholds,
+    update_thresholds,
 )
 from .sparsedream import BETA, GAMMA, PREC, SP, XI
 
@@ -59,33 +59,47 @@ from .sparsedream import BETA, GAMMA, PREC, SP, XI
 FLUSH_EVERY = 4096
 
 
+#: Entries per block of :func:`indices_other_than`.
+SCAN = 64
+
+
 @njit(**JIT)
-def active_neurons(o, min_response, idx):
-    """Write the indices ``i`` with ``o[i] >= min_response`` into ``idx``; return how many."""
+def indices_other_than(x, value, idx):
+    """Write the indices ``i`` with ``x[i] != value`` (NaN included) into ``idx``;
+    return how many. Blocks of ``SCAN`` entries are first counted (a vector loop), and
+    only those with a hit are scanned for indices: fast when hits are rare, as the
+    active responses and the unsaturated excitations are at large N."""
     n = 0
-    for i in range(o.shape[0]):
-        idx[n] = i
-        n += o[i] >= min_response
+    size = x.shape[0]
+    for lo in range(0, size, SCAN):
+        hi = min(lo + SCAN, size)
+        hits = 0
+        for i in range(lo, hi):
+            hits += not x[i] == value
+        if hits:
+            for i in range(lo, hi):
+                idx[n] = i
+                n += not x[i] == value
     return n
 
 
 @njit(**JIT)
 def floor_responses(o, min_response, idx):
-    """``o = õ`` in place (entries below ``min_response`` set to 0); the indices of the
-    others go to ``idx``. Returns how many."""
-    n = active_neurons(o, min_response, idx)
+    """``o = õ`` in place (entries below ``min_response``, and NaN, set to 0); the
+    indices of the nonzero others go to ``idx`` (a zero adds nothing to any product).
+    Returns how many."""
     zero = o.dtype.type(0)
     for i in range(o.shape[0]):
         o[i] = o[i] if o[i] >= min_response else zero
-    return n
+    return indices_other_than(o, zero, idx)
 
 
 @njit(**JIT)
 def round_excitation(p, min_response, saturate, on, off):
     """``p = p̃`` in place: entries below ``min_response`` set to 0 and, if ``saturate``,
-    entries within ``min_response`` of 1 (``1 - p < min_response``) set to 1. The
-    indices with ``p̃ != 0`` go to ``on``, those with ``p̃ != 1`` to ``off``; returns
-    their counts and ``Σ p̃``."""
+    entries within ``min_response`` of 1 (``1 - p < min_response``) set to 1. Returns
+    ``(n, ones, Σ p̃)``: the indices of the fewer of the ``p̃ != 0`` (then ``ones`` is
+    False) and the ``p̃ != 1`` (``ones`` True) go to ``on`` or ``off``, ``n`` of them."""
     zero, one = p.dtype.type(0), p.dtype.type(1)
     n_on = n_off = 0
     total = zero
@@ -93,12 +107,12 @@ def round_excitation(p, min_response, saturate, on, off):
         x = zero if p[i] < min_response else p[i]
         x = one if saturate and one - x < min_response else x
         p[i] = x
-        on[n_on] = i
-        n_on += x != zero
-        off[n_off] = i
-        n_off += x != one
+        n_on += not x == zero
+        n_off += not x == one
         total += x
-    return n_on, n_off, total
+    if n_on <= n_off:
+        return indices_other_than(p, zero, on), False, total
+    return indices_other_than(p, one, off), True, total
 
 
 @njit(**JIT)
@@ -108,18 +122,16 @@ def lateral_input(LT, u, p, q, offset, min_response, saturate, on, off, lp):
     those of the nonzero ``p̃`` (``Σ p̃_j LT[j]``) or those of the ``p̃ != 1``
     (``u - Σ (1 - p̃_j) LT[j]``); plus ``offset (Σ p̃ - p̃)``. ``p`` becomes ``p̃``
     (:func:`round_excitation`), ``q`` is scratch. Returns the rows read."""
-    n_on, n_off, total = round_excitation(p, min_response, saturate, on, off)
-    if n_on <= n_off:
-        selected_row_sum(p, LT, on, n_on, lp)
-        n_read = n_on
+    n_read, ones, total = round_excitation(p, min_response, saturate, on, off)
+    if not ones:
+        selected_row_sum(p, LT, on, n_read, lp)
     else:
         one = p.dtype.type(1)
-        for k in range(n_off):
+        for k in range(n_read):
             q[off[k]] = one - p[off[k]]
-        selected_row_sum(q, LT, off, n_off, lp)
+        selected_row_sum(q, LT, off, n_read, lp)
         for i in range(lp.shape[0]):
             lp[i] = u[i] - lp[i]
-        n_read = n_off
     if offset != 0:
         for i in range(lp.shape[0]):
             lp[i] += offset * (total - p[i])
@@ -135,6 +147,8 @@ def inhibit_active(LT, u, o, s, idx, n_active, beta):
     scratch), the same number as entry ``(j, i)``: a symmetric ``L`` stays exactly
     symmetric, so that it is its own transpose. The diagonal must be zero already.
     ``õ`` is finite (NaN fails the floor), so finite rows stay finite."""
+    if n_active == 0:
+        return
     root = o.dtype.type(np.sqrt(beta))
     for i in range(o.shape[0]):
         s[i] = root * o[i]
