@@ -66,20 +66,23 @@ SCAN = 64
 @njit(**JIT)
 def indices_other_than(x, value, idx):
     """Write the indices ``i`` with ``x[i] != value`` (NaN included) into ``idx``;
-    return how many. Blocks of ``SCAN`` entries are first counted (a vector loop), and
-    only those with a hit are scanned for indices: fast when hits are rare, as the
-    active responses and the unsaturated excitations are at large N."""
+    return how many. Beyond ``4 * SCAN`` entries, blocks of ``SCAN`` are first counted
+    (a vector loop) and only those with a hit are scanned for indices: fast when hits
+    are rare, as the active responses and the unsaturated excitations are at large N."""
     n = 0
     size = x.shape[0]
+    skip = size > 4 * SCAN
     for lo in range(0, size, SCAN):
         hi = min(lo + SCAN, size)
-        hits = 0
-        for i in range(lo, hi):
-            hits += not x[i] == value
-        if hits:
+        if skip:
+            hits = 0
             for i in range(lo, hi):
-                idx[n] = i
-                n += not x[i] == value
+                hits += not x[i] == value
+            if not hits:
+                continue
+        for i in range(lo, hi):
+            idx[n] = i
+            n += not x[i] == value
     return n
 
 
