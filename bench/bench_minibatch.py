@@ -8,6 +8,10 @@ one thread only, and with 0, and B=50 with 1e-4), the exact
 per-sample float32 pass, and one epoch of Krotov & Hopfield's notebook-style numpy code
 (batches of 100), the comparison the second research note makes. Rates: ξ=0.02, γ=1,
 β=0.005. The one-run table with ratios and accuracies is ``tools/bench_table.py``.
+
+``test_sparsedream_large`` times one epoch from a fresh model at N = 100, 400, 1600 and
+6400 with ``sp = 1/N`` (float32, B=100, default ``min_response``), as a user would call
+it: ``SparseDream(N, ..., random_state=0).partial_fit(X)``.
 """
 from __future__ import annotations
 
@@ -67,3 +71,18 @@ def test_krotov_notebook_numpy(benchmark, mnist):
     benchmark.group = GROUP
     x64 = mnist.x_train.astype(np.float64)
     benchmark.pedantic(run_krotov_notebook, args=(x64,), rounds=2, iterations=1)
+
+
+@pytest.mark.parametrize("n_neurons", [100, 400, 1600, 6400])
+def test_sparsedream_large(benchmark, mnist, n_neurons):
+    X = mnist.x_train.astype(np.float32)
+    rates = dict(RATES, sp=1 / n_neurons)
+    benchmark.group = "one 60k MNIST epoch, fresh model, sp=1/N: SparseDream B=100 by N"
+
+    def epoch():
+        return SparseDream(n_neurons, **rates, batch_size=100, dtype="float32",
+                           random_state=0).partial_fit(X)
+
+    SparseDream(n_neurons, **rates, batch_size=100, dtype="float32").partial_fit(X[:500])
+    model = benchmark.pedantic(epoch, rounds=3 if n_neurons <= 1600 else 1, iterations=1)
+    assert np.isfinite(model.weights_).all()

@@ -72,6 +72,12 @@ class SparseDream(base.PrototypeModel):
         inhibition update; the thresholds still see them), which makes those products
         sparse. In [0, 1); 0 keeps every response (~2x slower); 1e-4 is less
         accurate at some rates (README, Accuracy).
+    saturate_excitation : bool, default True
+        Mini-batches only: in ``L p`` also count the excitations ``p`` within
+        ``min_response`` of 1 as 1. With many neurons and a small ``sp`` nearly all
+        ``p`` are that close to 1; ``L p`` is then computed from the row sums of ``L``
+        less the rows of the few others, instead of from all rows (N=1600: ~1600 rows
+        read per sample without, a few with). False leaves ``p`` near 1 as it is.
     dtype : {"float64", "float32"}, default "float64"
         Dtype of the state and of the arithmetic.
     random_state : int or None
@@ -106,7 +112,7 @@ class SparseDream(base.PrototypeModel):
 
     def __init__(self, n_neurons=100, *, xi=0.02, sp=0.01, gamma=1.0, beta=0.005,
                  prec=1e-10, prune_every=100, anneal=False, batch_size=1, min_response=1e-6,
-                 dtype="float64", random_state=None):
+                 saturate_excitation=True, dtype="float64", random_state=None):
         self.n_neurons = n_neurons
         self.xi = xi
         self.sp = sp
@@ -117,6 +123,7 @@ class SparseDream(base.PrototypeModel):
         self.anneal = anneal
         self.batch_size = batch_size
         self.min_response = min_response
+        self.saturate_excitation = saturate_excitation
         self.dtype = dtype
         self.random_state = random_state
 
@@ -135,6 +142,7 @@ class SparseDream(base.PrototypeModel):
             batch_size=check_number("batch_size", self.batch_size, low=1, integer=True),
             min_response=check_number("min_response", self.min_response, low=0, high=1,
                                       high_open=True),
+            saturate_excitation=_check_bool("saturate_excitation", self.saturate_excitation),
             dtype=check_dtype(self.dtype),
         )
 
@@ -239,7 +247,8 @@ class SparseDream(base.PrototypeModel):
                 return kernel.sparsedream_pass(X, order, start, stop, W, t, L, hp,
                                                params["prune_every"], a, p, o, r, g)
         else:
-            work = MiniBatchPass(N, m, batch, dtype, params["min_response"])
+            work = MiniBatchPass(N, m, batch, dtype, params["min_response"],
+                                 params["saturate_excitation"])
 
             def kernel_run(start, stop, threads):
                 return work.run(X, order, start, stop, W, t, L, hp, params["prune_every"],

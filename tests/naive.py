@@ -58,13 +58,14 @@ def cosine_wta(W, x_train, y_train, x_test, y_test, n_classes=10):
 
 
 def sparsedream_minibatch_pass(X, order, W, t, L, *, batch_size, xi, sp, gamma, beta,
-                               prec, prune_every, min_response=0.0):
+                               prec, prune_every, min_response=0.0, saturate=False):
     """Mini-batch scheme of ``fastsd.kernels.minibatch``, written out per sample.
 
     Per batch: ``W`` fixed; for each sample in order, the forward pass with the current
     ``t``, ``L``, then ``t`` updated with ``o`` and ``L`` with ``õ``; every product with
     the responses uses them floored, ``õ = o`` where ``o >= min_response``, else 0 (and
-    ``p̃`` likewise in ``L p̃``); the weight update
+    ``p̃`` likewise in ``L p̃``, where with ``saturate`` also ``p̃ = 1`` where
+    ``1 - p < min_response``); the weight update
     ``W·f(xi Σ_b õ_b g_bᵀ)`` with ``f(x) = 1 + x`` (x >= 0), ``1 / (1 - x)`` (x < 0);
     pruning if the batch holds a position that is a multiple of ``prune_every``.
     """
@@ -77,6 +78,8 @@ def sparsedream_minibatch_pass(X, order, W, t, L, *, batch_size, xi, sp, gamma, 
             a = W @ v
             p = sigmoid(a - tt)
             p_w = np.where(p >= min_response, p, 0)
+            if saturate:
+                p_w = np.where(1 - p_w < min_response, 1, p_w)
             o = sigmoid(a - L @ p_w - tt)
             o_w = np.where(o >= min_response, o, 0)
             L += beta * (o_w @ o_w.T - sp * sp)

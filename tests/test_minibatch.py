@@ -22,10 +22,11 @@ def _state(seed=0, n=16, m=64):
     return W, rng.normal(0, 0.1, n), np.zeros((n, n))
 
 
-@pytest.mark.parametrize("batch_size, prune_every, min_response",
-                         [(10, 25, 0.0), (32, 100, 0.0), (7, 1, 0.0), (10, 25, 0.05),
-                          (32, 100, 0.2), (1, 7, 0.1)])
-def test_matches_reference(batch_size, prune_every, min_response):
+@pytest.mark.parametrize("batch_size, prune_every, min_response, saturate",
+                         [(10, 25, 0.0, False), (32, 100, 0.0, True), (7, 1, 0.0, False),
+                          (10, 25, 0.05, False), (10, 25, 0.05, True),
+                          (32, 100, 0.2, True), (1, 7, 0.1, False)])
+def test_matches_reference(batch_size, prune_every, min_response, saturate):
     """Same state, data and order as the numpy description: equal to float64 rounding
     (rtol 1e-9, as for the per-sample kernel; observed ~1e-15)."""
     X = image_like(300, 64, seed=1)
@@ -34,9 +35,9 @@ def test_matches_reference(batch_size, prune_every, min_response):
     ref = [a.copy() for a in (W, t, L)]
     naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=batch_size,
                                      prune_every=prune_every, min_response=min_response,
-                                     **RATES)
+                                     saturate=saturate, **RATES)
     hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
-    work = MiniBatchPass(16, 64, batch_size, np.float64, min_response)
+    work = MiniBatchPass(16, 64, batch_size, np.float64, min_response, saturate)
     assert work.run(X, order, 0, 300, W, t, L, hp, prune_every) == -1
     for got, want in zip((W, t, L), ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
@@ -107,8 +108,9 @@ def test_threads_do_not_change_results(dtype):
 @given(n=st.integers(2, 20), m=st.integers(1, 70), batch=st.integers(1, 16),
        extra=st.integers(0, 40), floor=st.sampled_from([0.0, 0.01, 0.3]),
        beta=st.sampled_from([0.0, 0.02]), threads=st.sampled_from([1, 2]),
-       seed=st.integers(0, 2**16))
-def test_matches_reference_any_shape(n, m, batch, extra, floor, beta, threads, seed):
+       saturate=st.booleans(), seed=st.integers(0, 2**16))
+def test_matches_reference_any_shape(n, m, batch, extra, floor, beta, threads, saturate,
+                                     seed):
     """Any numbers of neurons, pixels (column parts of any size, one possibly empty),
     batch size and samples (a last, shorter batch), floor, inhibition and threads."""
     rng = np.random.default_rng(seed)
@@ -121,9 +123,9 @@ def test_matches_reference_any_shape(n, m, batch, extra, floor, beta, threads, s
     rates = dict(RATES, beta=beta)
     ref = [a.copy() for a in (W, t, L)]
     naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=batch, prune_every=7,
-                                     min_response=floor, **rates)
+                                     min_response=floor, saturate=saturate, **rates)
     hp = np.array([rates[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
-    work = MiniBatchPass(n, m, batch, np.float64, floor)
+    work = MiniBatchPass(n, m, batch, np.float64, floor, saturate)
     assert work.run(X, order, 0, n_samples, W, t, L, hp, 7, threads=threads) == -1
     for got, want in zip((W, t, L), ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
@@ -154,6 +156,84 @@ def test_min_response_errors():
             SparseDream(4, batch_size=10, min_response=bad).fit(X)
     with pytest.raises(TypeError, match="min_response"):
         SparseDream(4, batch_size=10, min_response="small").fit(X)
+    with pytest.raises(TypeError, match="saturate_excitation"):
+        SparseDream(4, batch_size=10, saturate_excitation="yes").fit(X)
+
+
+def test_matches_reference_many_neurons():
+    """N=1600 on 784 pixels, where nearly every ``p`` is (within the floor of) 1: ``L p̃``
+    comes from the row sums of ``L`` less a few rows, the drives in several blocks of
+    neurons; inhibition and pruning active. Each ``L p̃`` sums ~1600 terms in another
+    order than numpy: rtol 1e-9 still leaves a margin of ~1e4 over float64 rounding
+    (observed ~1e-13)."""
+    n, m, n_samples = 1600, 784, 200
+    rng = np.random.default_rng(20)
+    X = image_like(n_samples, m, seed=21)
+    order = rng.permutation(n_samples)
+    W = rng.uniform(0.1, 1.0, (n, m))
+    W[rng.random((n, m)) < 0.02] = 1.5e-3  # some weights near the pruning threshold
+    t = (X @ W.T).mean() - rng.uniform(-5, 60, n)  # p from ~0 to exactly 1, most ~1
+    L = np.zeros((n, n))
+    rates = dict(RATES, sp=1 / n, beta=0.005, gamma=0.05)
+    ref = [a.copy() for a in (W, t, L)]
+    naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=50, prune_every=100,
+                                     min_response=1e-6, saturate=True, **rates)
+    hp = np.array([rates[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    work = MiniBatchPass(n, m, 50, np.float64, 1e-6, True)
+    assert work.run(X, order, 0, 50, W, t, L, hp, 100, threads=2) == -1
+    read = work.n_read.copy()  # ~70% of the p̃ are 1 in the first batch
+    assert work.run(X, order, 50, n_samples, W, t, L, hp, 100, threads=2) == -1
+    for got, want in zip((W, t, L), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert np.abs(L).max() > 0 and np.sum(W == 0) > 0
+    assert 0 < read.max() < n // 2  # the row sums were used
+
+
+def test_symmetric_inhibition_stays_symmetric_in_place():
+    """A symmetric ``L`` is updated in place as its own transpose: it must stay exactly
+    symmetric (``s_i s_j`` in both entries), else the next call reads it transposed."""
+    X = image_like(400, 64, seed=22)
+    order = np.random.default_rng(23).permutation(400)
+    W, t, L = _state(seed=24, n=40)
+    L = np.zeros((40, 40))
+    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    work = MiniBatchPass(40, 64, 20, np.float64, 1e-6, True)
+    assert work.run(X, order, 0, 400, W, t, L, hp, 25) == -1
+    assert work.LT is None  # no transposed copy was needed
+    assert np.abs(L).max() > 0
+    np.testing.assert_array_equal(L, L.T)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_split_into_calls_does_not_change_results(dtype, monkeypatch):
+    """The constant part of the inhibition updates is added at the same positions
+    however a pass is split into calls (``FLUSH_EVERY``, here 300, and the end of
+    ``order``), and the row sums of ``L`` are carried over: bit for bit equal."""
+    from fastsd.kernels import minibatch as kernel
+
+    monkeypatch.setattr(kernel, "FLUSH_EVERY", 300)
+    kernel.minibatch_pass.recompile()  # the global is frozen at compile time
+    try:
+        X = image_like(1000, 64, seed=25).astype(dtype)
+        order = np.random.default_rng(26).permutation(1000)
+        hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")], dtype)
+        results = []
+        for cuts in ([0, 1000], [0, 100, 300, 320, 700, 1000], [0, 20, 1000]):
+            W, t, L = (a.astype(dtype) for a in _state(seed=27))
+            work = MiniBatchPass(16, 64, 20, dtype, 1e-6, True)
+            for start, stop in zip(cuts[:-1], cuts[1:]):
+                assert work.run(X, order, start, stop, W, t, L, hp, 100) == -1
+            results.append((W, t, L))
+        for other in results[1:]:
+            for one, two in zip(results[0], other):
+                np.testing.assert_array_equal(one, two)
+        with pytest.raises(ValueError, match="continue the pass at 20"):
+            work = MiniBatchPass(16, 64, 20, dtype, 1e-6, True)
+            work.run(X, order, 0, 20, W, t, L, hp, 100)
+            work.run(X, order, 40, 60, W, t, L, hp, 100)
+    finally:
+        monkeypatch.undo()
+        kernel.minibatch_pass.recompile()
 
 
 def test_model_chunking_lines_up_with_batches():

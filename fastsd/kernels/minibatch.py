@@ -4,22 +4,29 @@ The scheme, per batch of ``B`` samples:
 
 - ``W`` is held fixed. Each sample's drive ``a = W v`` comes from a transposed copy
   ``Wᵀ`` (m, N), over the non-zero pixels only (one pixel's weights to all neurons are
-  contiguous there), as the sum of two partial drives over two ranges of pixels.
+  contiguous there), as the sum of two partial drives over two ranges of pixels, a
+  batch at a time in blocks of neurons (each block of ``Wᵀ`` read once per batch).
 - The forward pass, the threshold update and the inhibition update stay per sample and
   in order: homeostasis acts sample by sample as in the per-sample rule, and the
   thresholds see the exact responses ``o``.
 - Every product with the responses uses them floored: ``õ`` is ``o`` with entries
-  below ``min_response`` set to zero (``p̃`` likewise). Over the first epoch on MNIST
-  ~40 of the 100 responses of a sample are above 1e-6 (the default) at the start
-  and ~12 at the end, so the
-  reconstruction ``r = Wᵀ õ`` and the summed update ``S = Σ_b õ_b g_bᵀ``
-  (``g = (v - r) / max(r, prec)``) touch a fraction of the rows of ``W`` per sample,
-  the inhibition ``L p̃`` reads only the rows of the active ``p̃`` (``L`` is held
-  transposed, so that they are contiguous), and the update
-  ``L += beta (õ õᵀ - sp²)`` (diagonal kept at zero) writes only the active rows. Its
-  constant part ``-beta sp²`` is carried through a batch as one offset ``c`` of every
-  off-diagonal entry (``L p̃`` gains ``c (Σ p̃ - p̃)``) and added to ``L`` at the
-  batch's end. ``min_response = 0`` keeps every response.
+  below ``min_response`` set to zero (``p̃`` likewise, and with ``saturate`` the ``p``
+  within ``min_response`` of 1 set to 1). On MNIST (B=100, 1e-6) ~40 of the 100
+  ``o`` of a sample are active at the start of the first epoch and ~12 at its end;
+  with ``sp = 1/N`` at N = 1600 or 6400 only ~2-3 on average (hundreds in the first
+  batches). So the reconstruction ``r = Wᵀ õ`` and the summed update
+  ``S = Σ_b õ_b g_bᵀ`` (``g = (v - r) / max(r, prec)``) touch a few rows of ``W`` per
+  sample, and the update ``L += beta (õ õᵀ - sp²)`` (diagonal kept at zero) writes
+  only the active rows of ``L`` (held transposed, so that they are contiguous).
+- ``L p̃`` reads the fewer of: the rows of the nonzero ``p̃``, or the rows of the
+  ``p̃ != 1``, as ``u - Σ (1 - p̃_j) L[:, j]`` from the row sums ``u = L 1`` (kept in
+  step, float64). At large N with a small ``sp`` the thresholds fall until nearly every
+  ``p`` is 1 (exactly, in float32) and a sample reads ~2-50 rows instead of N.
+- The constant part ``-beta sp²`` of the inhibition updates is carried as one offset
+  ``c`` of every off-diagonal entry (``L p̃`` gains ``c (Σ p̃ - p̃)``) and added to
+  ``L`` in one sweep every ``FLUSH_EVERY`` positions and at the end of the pass, at the
+  same positions however the pass is split into calls, so that the split does not
+  change the result.
 - ``W ← W·f(ξ S)`` on the rows the batch touched, with ``f(x) = 1 + x`` for ``x >= 0``
   but ``1 / (1 - x)`` for ``x < 0``. Both agree to first order (the per-sample rule is
   ``f(x) = 1 + x``); the second keeps weights positive when many samples of a batch push
@@ -37,111 +44,187 @@ writes the same scheme in numpy.
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from .columns import columns_region
 from .common import (
-    JIT, _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition,
-    selected_row_sum, update_thresholds,
+    JIT, _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition, selected_row_sum,
+    update_thresholds,
 )
 from .sparsedream import BETA, GAMMA, PREC, SP, XI
 
+#: Positions between the additions of the constant part of the inhibition updates to
+#: ``L`` (one sweep over ``L`` each; :func:`minibatch_pass`).
+FLUSH_EVERY = 4096
+
+
+#: Entries per block of :func:`indices_other_than`.
+SCAN = 64
+
 
 @njit(**JIT)
-def active_neurons(o, min_response, idx):
-    """Write the indices ``i`` with ``o[i] >= min_response`` into ``idx``; return how many."""
+def indices_other_than(x, value, idx):
+    """Write the indices ``i`` with ``x[i] != value`` (NaN included) into ``idx``;
+    return how many. Beyond ``4 * SCAN`` entries, blocks of ``SCAN`` are first counted
+    (a vector loop) and only those with a hit are scanned for indices: fast when hits
+    are rare, as the active responses and the unsaturated excitations are at large N."""
     n = 0
-    for i in range(o.shape[0]):
-        idx[n] = i
-        n += o[i] >= min_response
+    size = x.shape[0]
+    skip = size > 4 * SCAN
+    for lo in range(0, size, SCAN):
+        hi = min(lo + SCAN, size)
+        if skip:
+            hits = 0
+            for i in range(lo, hi):
+                hits += not x[i] == value
+            if not hits:
+                continue
+        for i in range(lo, hi):
+            idx[n] = i
+            n += not x[i] == value
     return n
 
 
 @njit(**JIT)
 def floor_responses(o, min_response, idx):
-    """``o = õ`` in place (entries below ``min_response`` set to 0); the indices of the
-    others go to ``idx``. Returns how many."""
-    n = active_neurons(o, min_response, idx)
+    """``o = õ`` in place (entries below ``min_response``, and NaN, set to 0); the
+    indices of the nonzero others go to ``idx`` (a zero adds nothing to any product).
+    Returns how many."""
     zero = o.dtype.type(0)
     for i in range(o.shape[0]):
         o[i] = o[i] if o[i] >= min_response else zero
-    return n
+    return indices_other_than(o, zero, idx)
 
 
 @njit(**JIT)
-def lateral_input(LT, p, offset, min_response, idx, lp):
+def round_excitation(p, min_response, saturate, on, off):
+    """``p = p̃`` in place: entries below ``min_response`` set to 0 and, if ``saturate``,
+    entries within ``min_response`` of 1 (``1 - p < min_response``) set to 1. Returns
+    ``(n, ones, Σ p̃)``: the indices of the fewer of the ``p̃ != 0`` (then ``ones`` is
+    False) and the ``p̃ != 1`` (``ones`` True) go to ``on`` or ``off``, ``n`` of them."""
+    zero, one = p.dtype.type(0), p.dtype.type(1)
+    n_on = n_off = 0
+    total = zero
+    for i in range(p.shape[0]):
+        x = zero if p[i] < min_response else p[i]
+        x = one if saturate and one - x < min_response else x
+        p[i] = x
+        n_on += not x == zero
+        n_off += not x == one
+        total += x
+    if n_on <= n_off:
+        return indices_other_than(p, zero, on), False, total
+    return indices_other_than(p, one, off), True, total
+
+
+@njit(**JIT)
+def lateral_input(LT, u, p, q, offset, min_response, saturate, on, off, lp):
     """``lp = L p̃`` for ``L = LTᵀ + offset`` off the diagonal, from the transposed
-    ``LT``: the rows of the active ``p̃`` summed, plus ``offset (Σ p̃ - p̃)``."""
-    n = active_neurons(p, min_response, idx)
-    selected_row_sum(p, LT, idx, n, lp)
-    if offset != 0:
-        total = p.dtype.type(0)
-        for q in range(n):
-            total += p[idx[q]]
+    ``LT`` and its column sums ``u`` (``u = L 1``), reading the fewer rows of ``LT``:
+    those of the nonzero ``p̃`` (``Σ p̃_j LT[j]``) or those of the ``p̃ != 1``
+    (``u - Σ (1 - p̃_j) LT[j]``); plus ``offset (Σ p̃ - p̃)``. ``p`` becomes ``p̃``
+    (:func:`round_excitation`), ``q`` is scratch. Returns the rows read."""
+    n_read, ones, total = round_excitation(p, min_response, saturate, on, off)
+    if not ones:
+        selected_row_sum(p, LT, on, n_read, lp)
+    else:
+        one = p.dtype.type(1)
+        for k in range(n_read):
+            q[off[k]] = one - p[off[k]]
+        selected_row_sum(q, LT, off, n_read, lp)
         for i in range(lp.shape[0]):
-            lp[i] += offset * (total - (p[i] if p[i] >= min_response else 0))
+            lp[i] = u[i] - lp[i]
+    if offset != 0:
+        for i in range(lp.shape[0]):
+            lp[i] += offset * (total - p[i])
+    return n_read
 
 
 @njit(**JIT)
-def inhibit_active(LT, o, idx, n_active, beta):
+def inhibit_active(LT, u, o, s, idx, n_active, beta):
     """``L += beta õ õᵀ`` (the diagonal kept at zero) on the rows of ``LT`` of the
-    active responses ``idx[:n_active]``; ``o`` is floored (:func:`floor_responses`), so
-    that whole rows are updated with vector arithmetic. ``õ õᵀ`` is symmetric, so this
-    is the update of ``L`` as well as of ``LT``."""
+    active responses ``idx[:n_active]``, and the column sums ``u`` with it; ``o`` is
+    floored (:func:`floor_responses`), so that whole rows are updated with vector
+    arithmetic. Entry ``(i, j)`` gains ``s_i s_j`` with ``s = sqrt(beta) õ`` (``s``:
+    scratch), the same number as entry ``(j, i)``: a symmetric ``L`` stays exactly
+    symmetric, so that it is its own transpose. The diagonal must be zero already.
+    ``õ`` is finite (NaN fails the floor), so finite rows stay finite."""
+    if n_active == 0:
+        return
+    root = o.dtype.type(np.sqrt(beta))
+    for i in range(o.shape[0]):
+        s[i] = root * o[i]
+    total = o.dtype.type(0)
     for q in range(n_active):
         i = idx[q]
-        boi = beta * o[i]
+        total += o[i]
+        si = s[i]
         row = LT[i]
         for j in range(row.shape[0]):
-            row[j] += boi * o[j]
+            row[j] += si * s[j]
         row[i] = 0
+    for q in range(n_active):
+        i = idx[q]
+        u[i] += beta * o[i] * (total - o[i])
 
 
 @njit(**JIT)
-def add_offset(L, offset):
-    """``L += offset`` off the diagonal, the diagonal set to 0."""
-    n = L.shape[0]
-    for i in range(n):
-        for j in range(n):
-            L[i, j] += offset
-        L[i, i] = 0
+def column_sums(LT, u):
+    """``u = Σ_j LT[j]`` (``u`` is float64)."""
+    u[:] = 0
+    for j in range(LT.shape[0]):
+        row = LT[j]
+        for i in range(row.shape[0]):
+            u[i] += row[i]
 
 
 @njit(**JIT)
-def clear_diagonal(L):
-    """``diag(L) = 0``."""
-    for i in range(L.shape[0]):
-        L[i, i] = 0
+def flush_offset(LT, offset, u):
+    """``LT += offset`` off the diagonal (the diagonal set to 0), and ``u`` its new
+    column sums; returns whether ``LT`` is all finite. One sweep over ``LT``."""
+    u[:] = 0
+    ok = True
+    for j in range(LT.shape[0]):
+        row = LT[j]
+        for i in range(row.shape[0]):
+            row[i] += offset
+            u[i] += row[i]
+        u[j] -= row[j]
+        row[j] = 0
+        ok &= all_finite(row)
+    return ok
 
 
 @njit(**JIT)
-def respond_floored(a, t, LT, offset, min_response, p, o, idx, use_L):
-    """Steps 2-3 with the inhibition from the floored ``p̃`` (:func:`lateral_input`);
-    without inhibition (``use_L`` False) ``o = sigmoid(a - t)`` exactly."""
-    if use_L:
-        _excitation(a, t, p)
-        lateral_input(LT, p, offset, min_response, idx, o)
-        _inhibited(a, t, o)
-    else:
-        _excitation(a, t, o)
+def clear_diagonal(LT, u):
+    """``diag(LT) = 0``, the column sums ``u`` with it."""
+    for i in range(LT.shape[0]):
+        u[i] -= LT[i, i]
+        LT[i, i] = 0
 
 
 @njit(**JIT)
-def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, neurons, n_neurons,
-                    samples, n_samples):
+def batch_responses(A, AP, t, LT, u, hp, min_response, saturate, offset, first, use_L, O,
+                    P, off, neurons, n_neurons, n_read, samples, n_samples):
     """The per-sample half of a batch: for each sample ``b`` in order, its drive
     ``A[b]`` (the sum of the partial drives ``AP[:, b]``), responses into ``O[b]``
-    (floored after the thresholds took them), threshold and inhibition updates. The
-    constant part of the inhibition updates is added to ``LT`` at the end; ``first``:
-    this is the first batch of the pass (step 5 then zeroes a diagonal given with L).
+    (floored after the thresholds took them), threshold and inhibition updates.
+
+    ``LT`` holds ``Lᵀ`` less the constant part of the inhibition updates so far,
+    ``offset`` (off the diagonal), and ``u`` its column sums; returns the new offset.
+    ``first``: this is the first
+    batch of the call (the diagonal of ``LT`` is then cleared before the first update,
+    as step 5 does after it). ``P`` (2, N), ``off`` (N,): scratch.
 
     The active sets go both ways: ``neurons[b, :n_neurons[b]]`` are the active neurons
     of sample ``b`` and ``samples[i, :n_samples[i]]`` the samples in which neuron ``i``
-    is active (in order), for the weight half of the batch.
+    is active (in order), for the weight half of the batch. ``n_read[b]``: rows of
+    ``LT`` read for ``L p̃`` of sample ``b``.
     """
     gamma, beta, sp = hp[GAMMA], hp[BETA], hp[SP]
     step_offset = -beta * (sp * sp)  # the constant part of one inhibition update
-    offset = t.dtype.type(0)
+    p, q = P[0], P[1]
     n_samples[:] = 0
     for b in range(O.shape[0]):
         a = A[b]
@@ -150,22 +233,28 @@ def batch_responses(A, AP, t, LT, hp, min_response, first, use_L, O, p, neurons,
             a += AP[part, b]
         o = O[b]
         idx = neurons[b]
-        respond_floored(a, t, LT, offset, min_response, p, o, idx, use_L)
+        n_read[b] = 0
+        if use_L:
+            _excitation(a, t, p)
+            n_read[b] = lateral_input(LT, u, p, q, offset, min_response, saturate, idx,
+                                      off, o)
+            _inhibited(a, t, o)
+        else:
+            _excitation(a, t, o)
         flush_tiny(o)
         update_thresholds(t, o, gamma, sp)
         n_active = floor_responses(o, min_response, idx)
         n_neurons[b] = n_active
-        for q in range(n_active):
-            i = idx[q]
+        for k in range(n_active):
+            i = idx[k]
             samples[i, n_samples[i]] = b
             n_samples[i] += 1
         if use_L:
-            inhibit_active(LT, o, idx, n_active, beta)
-            offset += step_offset
             if first and b == 0:
-                clear_diagonal(LT)
-    if use_L:
-        add_offset(LT, offset)
+                clear_diagonal(LT, u)
+            inhibit_active(LT, u, o, q, idx, n_active, beta)
+            offset += step_offset
+    return offset
 
 
 @njit(**JIT)
@@ -187,14 +276,18 @@ def mark_changed(prune, dirty, n_samples, changed):
 
 
 @njit(**JIT)
-def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, hp, prune_every,
-                   min_response, A, AP, O, G, p, neurons, n_neurons, samples, n_samples,
-                   changed, dirty, cuts, IDX, S, finite):
+def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, u, pending, fresh, hp,
+                   prune_every, min_response, saturate, A, AP, O, G, P, off, neurons,
+                   n_neurons, n_read, samples, n_samples, changed, dirty, cuts, IDX, NNZ, S,
+                   finite):
     """Run the mini-batch scheme on ``X[order[start:stop]]`` in place.
 
     Per batch, the per-sample half (:func:`batch_responses`, one thread) alternates with
     one parallel region (:func:`fastsd.kernels.columns.columns_region`) that applies the
-    batch's weight update and computes the next batch's partial drives.
+    batch's weight update and computes the next batch's partial drives. The constant
+    part of the inhibition updates is added to ``LT`` (:func:`flush_offset`) only after
+    the batches that end at or past a multiple of ``FLUSH_EVERY`` positions and at the
+    end of ``order``: at the same positions however a pass is split into calls.
 
     Parameters
     ----------
@@ -205,22 +298,29 @@ def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, hp, prune_ev
     WT : (m, N) array
         ``W.T``, kept in step with ``W``.
     LT : (N, N) array
-        ``L.T``, the transposed inhibition matrix, updated in place.
+        ``L.T``, the transposed inhibition matrix, updated in place; until the end of
+        ``order`` it lacks ``pending[0]`` off the diagonal.
+    u : (N,) float64 array; pending : (1,) array; fresh : bool
+        The column sums of ``LT`` and the offset not yet in it, carried from the
+        previous call if not ``fresh`` (else set here).
     min_response : float
         Responses below it are left out of every product with the responses.
+    saturate : bool
+        In ``L p̃``, also round the ``p`` within ``min_response`` of 1 up to 1.
     A, O : (batch_size, N) arrays; AP : (PARTS, batch_size, N) array;
     G : (batch_size, m) array
         Scratch space: drives, responses, partial drives, relative errors of a batch.
-    p : (N,) array; changed : (N,) bool array
+    P : (2, N) array; off : (N,) int array; changed : (N,) bool array
         Scratch space.
-    neurons : (batch_size, N) int array; n_neurons : (batch_size,) int array;
+    neurons : (batch_size, N) int array; n_neurons, n_read : (batch_size,) int arrays;
     samples : (N, batch_size) int array; n_samples : (N,) int array
         Scratch space: the active sets of a batch (:func:`batch_responses`).
     dirty : (N,) bool array
         Rows changed since the last pruning (all True is always safe).
     cuts : (PARTS + 1,) int64 array
         Column boundaries of the parts (:func:`fastsd.kernels.columns.column_cuts`).
-    IDX : (PARTS, m) int64 array; S : (PARTS, m) array; finite : (PARTS,) bool array
+    IDX : (PARTS, batch_size, m) int array; NNZ : (PARTS, batch_size) int array;
+    S : (PARTS, m) array; finite : (PARTS,) bool array
         Scratch space per part.
 
     Returns
@@ -231,19 +331,43 @@ def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, hp, prune_ev
     xi, prec = hp[XI], hp[PREC]
     use_L = needs_inhibition(LT, hp[BETA])
     sets = (neurons, n_neurons, samples, n_samples)
+    if fresh:
+        column_sums(LT, u)
+        pending[0] = 0
+    ok = all_finite(W) and all_finite(u)  # a non-finite L makes its column sum so
     upcoming = order[start:min(start + batch_size, stop)]
     columns_region(X, order[:0], upcoming, W, WT, O, G, AP, *sets, xi, prec, False,
-                   changed, 0, cuts, IDX, S, finite)
+                   changed, 0, cuts, IDX, NNZ, S, finite)
     for lo in range(start, stop, batch_size):
-        n_batch = min(batch_size, stop - lo)
-        batch_responses(A[:n_batch], AP, t, LT, hp, min_response, lo == start, use_L,
-                        O[:n_batch], p, *sets)
+        end = min(lo + batch_size, stop)
+        n_batch = end - lo
+        pending[0] = batch_responses(
+            A[:n_batch], AP, t, LT, u, hp, min_response, saturate, pending[0], lo == start,
+            use_L, O[:n_batch], P, off, neurons, n_neurons, n_read, samples, n_samples)
         prune = (-lo) % prune_every < n_batch  # some k in [lo, lo + n_batch) is a multiple
         n_changed = mark_changed(prune, dirty, n_samples, changed)
-        upcoming = order[lo + n_batch:min(lo + n_batch + batch_size, stop)]
-        columns_region(X, order[lo:lo + n_batch], upcoming, W, WT, O, G, AP, *sets, xi,
-                       prec, prune, changed, n_changed, cuts, IDX, S, finite)
-        if (prune or lo + n_batch == stop) and not (
-                finite.all() and all_finite(t) and all_finite(LT)):
+        upcoming = order[end:min(end + batch_size, stop)]
+        columns_region(X, order[lo:end], upcoming, W, WT, O, G, AP, *sets, xi, prec,
+                       prune, changed, n_changed, cuts, IDX, NNZ, S, finite)
+        if use_L and (end // FLUSH_EVERY > lo // FLUSH_EVERY or end == order.shape[0]):
+            ok &= flush_offset(LT, pending[0], u)
+            pending[0] = 0
+        ok &= finite.all() and all_finite(t)
+        if not ok:
             return lo
     return -1
+
+
+@njit(**JIT)
+def is_symmetric(L):
+    """True if the square ``L`` equals its transpose off the diagonal (NaN never does).
+    Compares tiles, so that both reads stay in the cache."""
+    n = L.shape[0]
+    tile = 32
+    for i0 in range(0, n, tile):
+        for j0 in range(i0, n, tile):
+            for i in range(i0, min(i0 + tile, n)):
+                for j in range(max(j0, i + 1), min(j0 + tile, n)):
+                    if L[i, j] != L[j, i]:
+                        return False
+    return True
