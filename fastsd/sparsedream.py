@@ -165,8 +165,8 @@ class SparseDream(base.PrototypeModel):
         item = np.dtype(params["dtype"]).itemsize
         if batch > 1:
             sizes["transposed weights"] = n_features * n * item
-            sizes["transposed inhibition"] = n * n * item
-            sizes["batch scratch"] = batch * (4 * n * item + n_features * item + 8 * n)
+            sizes["transposed inhibition (if L is not symmetric)"] = n * n * item
+            sizes["batch scratch"] = batch * (4 * n * item + n_features * (item + 8) + 8 * n)
         return sizes
 
     def _seconds_per_sample(self, params, n_features):

@@ -38,7 +38,7 @@ def test_estimate_counts_inhibition_and_copies():
     assert sum(sizes.values()) == 2 * 4 * (6400 * 784 + 6400 + 6400 ** 2)
     params["batch_size"] = 100
     mini = fastsd.SparseDream(6400)._memory_needed(params, 784)
-    assert mini["transposed inhibition"] == 4 * 6400 ** 2
+    assert mini["transposed inhibition (if L is not symmetric)"] == 4 * 6400 ** 2
 
 
 def test_n50000_float64_refused_on_this_machine_size():
