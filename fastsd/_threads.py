@@ -129,6 +129,36 @@ class ThreadChooser:
         self._choices[key] = (1, *choice[1:])
         return 1
 
+    def run_probing_chunks(self, key: tuple, run: Callable[[int, int, int], object],
+                           stop: int, chunk: int, max_threads: int) -> None:
+        """``run`` positions ``0 <= k < stop`` in chunks, choosing the threads by timing
+        whole chunks rather than a probe of a few batches.
+
+        For passes whose first batches are unlike the rest (a fresh SparseDream model
+        first fires all its neurons, which keeps one thread busy with serial work) and
+        whose parallel regions are short (after a pause, the first region pays a
+        scheduler time slice to wake the threads): chunk 1 runs on all threads
+        (untimed), chunk 2 on one and chunk 3 on all, timed; the faster setting runs the
+        rest (:meth:`run_chunks`, which drops to one thread if the machine gets busy).
+        A pass shorter than three chunks uses a choice made in the last
+        :data:`PROBE_EVERY` seconds for the same key, else one thread.
+        """
+        full_key = (max_threads, *key)
+        choice = self._choices.get(full_key)
+        recent = choice is not None and time.monotonic() - choice[1] < PROBE_EVERY
+        if max_threads <= 1 or recent or stop < 3 * chunk:
+            threads = choice[0] if recent and max_threads > 1 else 1
+            self.run_chunks(key, run, 0, stop, chunk, threads, max_threads)
+            return
+        seconds = []
+        for part, threads in enumerate((max_threads, 1, max_threads)):
+            clock = time.perf_counter()
+            run(part * chunk, (part + 1) * chunk, threads)
+            seconds.append(time.perf_counter() - clock)
+        threads = max_threads if seconds[2] < PROBE_MARGIN * seconds[1] else 1
+        self._choices[full_key] = (threads, time.monotonic(), seconds[1] / chunk)
+        self.run_chunks(key, run, 3 * chunk, stop, chunk, threads, max_threads)
+
     def run_chunks(self, key: tuple, run: Callable[[int, int, int], object], start: int,
                    stop: int, chunk: int, threads: int, max_threads: int) -> None:
         """``run`` positions ``start <= k < stop`` in calls that end at multiples of

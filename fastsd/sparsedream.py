@@ -96,12 +96,12 @@ class SparseDream(base.PrototypeModel):
     The per-sample rule runs on one thread. The mini-batch pass splits the weight half
     of each batch over two threads (:mod:`fastsd.kernels.columns`) if Numba may use
     two or more (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``) and if they are
-    faster: a pass of at least 32 batches first times 8 batches with two threads and 8
-    with one, and it and the passes of the next 30 s with the same shapes use two
-    threads only if they were clearly (20%) faster (other processes on the cores can
-    make them slower than one). A pass on two threads drops to one for its remaining
-    chunks (4096 samples) if a chunk took longer per sample than one thread did in the
-    probe. Results do not depend on the number of threads.
+    faster: a pass of at least three chunks (4096 samples each) runs its first chunk
+    on two threads, times its second on one and its third on two, and continues with
+    the faster (two only if clearly, 20%, faster); passes of the next 30 s with the
+    same shapes reuse the choice. A pass on two threads drops to one for its remaining
+    chunks if a chunk took longer per sample than one thread did. Results do not
+    depend on the number of threads.
     """
 
     _state = {
@@ -273,12 +273,12 @@ class SparseDream(base.PrototypeModel):
                 bar.update(end - start)
                 start = end
 
-        threads, position = 1, 0
         key = ("sparsedream", N, m, batch, np.dtype(dtype).name)
-        max_threads = min(numba.get_num_threads(), PARTS)
         if batch > 1:
-            threads, position = _CHOOSER.start(key, run, order.size, batch, max_threads)
-        _CHOOSER.run_chunks(key, run, position, order.size, chunk, threads, max_threads)
+            max_threads = min(numba.get_num_threads(), PARTS)
+            _CHOOSER.run_probing_chunks(key, run, order.size, chunk, max_threads)
+        else:
+            _CHOOSER.run_chunks(key, run, 0, order.size, chunk, 1, 1)
         self.weights_, self.thresholds_, self.inhibition_ = W, t, L
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
         dead = int(np.sum(~W.any(axis=1)))

@@ -325,3 +325,40 @@ def test_thread_choice_falls_back_to_one_thread_when_slower():
     assert chooser.keep(("k",), 2, 2, seconds=1.0, n_samples=80) == 1
     assert chooser.start(("k",), run, 10_000, 10, 2) == (1, 0)
     assert chooser.keep(("k",), 2, 1, seconds=1.0, n_samples=80) == 1
+
+
+@pytest.mark.parametrize("multi_faster", [True, False])
+def test_thread_choice_by_whole_chunks(multi_faster):
+    """``ThreadChooser.run_probing_chunks``: chunk 1 on two threads, chunk 2 on one,
+    chunk 3 on two, then the faster setting for the rest; a short pass reuses the recent
+    choice (else one thread). The first chunk, slow on any setting (a fresh model's
+    start), must not decide."""
+    import time
+
+    from fastsd._threads import ThreadChooser
+
+    calls, started = [], []
+
+    def run(start, stop, threads):
+        per_sample = {2: 1e-5 if multi_faster else 1e-4, 1: 4e-5}[threads]
+        if not started:
+            per_sample *= 20  # the slow start of a fresh model
+            started.append(True)
+        calls.append((start, stop, threads))
+        time.sleep(per_sample * (stop - start))
+
+    chooser = ThreadChooser()
+    chooser.run_probing_chunks(("k",), run, 1000, 100, 2)
+    assert [c[2] for c in calls[:3]] == [2, 1, 2]
+    assert [(c[0], c[1]) for c in calls] == [(k, k + 100) for k in range(0, 1000, 100)]
+    rest = {c[2] for c in calls[3:]}
+    assert rest == ({2} if multi_faster else {1})
+    calls.clear()
+    chooser.run_probing_chunks(("k",), run, 250, 100, 2)  # short: the recent choice
+    assert {c[2] for c in calls} == ({2} if multi_faster else {1})
+    calls.clear()
+    ThreadChooser().run_probing_chunks(("k",), run, 250, 100, 2)  # short, no choice
+    assert {c[2] for c in calls} == {1}
+    calls.clear()
+    ThreadChooser().run_probing_chunks(("k",), run, 1000, 100, 1)  # one thread allowed
+    assert {c[2] for c in calls} == {1}
