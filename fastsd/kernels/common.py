@@ -144,9 +144,16 @@ def matvec(W, v, out):
     Four independent sums hide the latency of each row's final horizontal add, which
     dominates for short rows such as those of the N×N inhibition matrix.
     """
-    n_rows, n_cols = W.shape
+    matvec_rows(W, v, out, 0, W.shape[0])
+
+
+@njit(**JIT)
+def matvec_rows(W, v, out, lo, hi):
+    """``out[lo:hi] = W[lo:hi] @ v``, as :func:`matvec` computes each row (a range that
+    starts at a multiple of ``BLOCK`` gives every row the same arithmetic)."""
+    n_rows, n_cols = hi, W.shape[1]
     zero = W.dtype.type(0)
-    i = 0
+    i = lo
     while i + BLOCK <= n_rows:
         s0 = s1 = s2 = s3 = zero
         for j in range(n_cols):
@@ -260,8 +267,9 @@ def _inhibition_entry(L, i, j, oi, o_prev, beta, sp2):
 
 
 @njit(**JIT)
-def inhibit_and_drive(L, o_prev, beta, sp2, p, lp):
-    """Step 5 with the previous responses ``o_prev``, fused with ``lp = L p`` (new ``L``).
+def inhibit_and_drive(L, o_prev, beta, sp2, p, lp, lo, hi):
+    """Step 5 with the previous responses ``o_prev``, fused with ``lp = L p`` (new ``L``),
+    on rows ``lo <= i < hi`` (``lo`` a multiple of ``BLOCK`` or the row count).
 
     Row ``i`` gets ``beta (o_prev[i] o_prev - sp²)`` right before it enters ``L p``: the
     same arithmetic as updating ``L`` first, but ``L`` is read once instead of twice,
@@ -273,8 +281,8 @@ def inhibit_and_drive(L, o_prev, beta, sp2, p, lp):
     """
     n = L.shape[0]
     zero = L.dtype.type(0)
-    i = 0
-    while i + BLOCK <= n:
+    i = lo
+    while i + BLOCK <= hi:
         q0, q1, q2, q3 = o_prev[i], o_prev[i + 1], o_prev[i + 2], o_prev[i + 3]
         s0 = s1 = s2 = s3 = zero
         for j in range(n):
@@ -285,12 +293,33 @@ def inhibit_and_drive(L, o_prev, beta, sp2, p, lp):
             s3 += _inhibition_entry(L, i + 3, j, q3, o_prev, beta, sp2) * pj
         lp[i], lp[i + 1], lp[i + 2], lp[i + 3] = s0, s1, s2, s3
         i += BLOCK
-    for i in range(i, n):
+    for i in range(i, hi):
         qi = o_prev[i]
         acc = zero
         for j in range(n):
             acc += _inhibition_entry(L, i, j, qi, o_prev, beta, sp2) * p[j]
         lp[i] = acc
+
+
+@njit(**JIT)
+def excite(a, t, p, o, use_L):
+    """The part of :func:`respond` before ``L p``: ``p = sigmoid(a - t)`` with inhibition
+    (into ``p``), else the whole response ``o = sigmoid(a - t)``; tiny entries flushed."""
+    if use_L:
+        _excitation(a, t, p)
+        flush_tiny(p)
+    else:
+        _excitation(a, t, o)
+        flush_tiny(o)
+
+
+@njit(**JIT)
+def inhibit(a, t, o, use_L):
+    """The part of :func:`respond` after ``o = L p``: ``o = sigmoid(a - o - t)``, tiny
+    entries flushed (nothing to do without inhibition)."""
+    if use_L:
+        _inhibited(a, t, o)
+        flush_tiny(o)
 
 
 @njit(**JIT)
@@ -309,17 +338,20 @@ def respond(a, t, L, p, o, o_prev, beta, sp2, pending, use_L):
     training pass multiplies them by weights and by each other, and those products must
     not be subnormal (see :func:`flush_tiny`).
     """
-    if not use_L:
-        _excitation(a, t, o)
+    excite(a, t, p, o, use_L)
+    if use_L:
+        lateral(L, o_prev, beta, sp2, p, o, pending, 0, L.shape[0])
+    inhibit(a, t, o, use_L)
+
+
+@njit(**JIT)
+def lateral(L, o_prev, beta, sp2, p, lp, pending, lo, hi):
+    """``lp = L p`` on rows ``lo <= i < hi``, first applying the previous sample's step 5
+    to them if ``pending`` (:func:`inhibit_and_drive`)."""
+    if pending:
+        inhibit_and_drive(L, o_prev, beta, sp2, p, lp, lo, hi)
     else:
-        _excitation(a, t, p)
-        flush_tiny(p)
-        if pending:
-            inhibit_and_drive(L, o_prev, beta, sp2, p, o)
-        else:
-            matvec(L, p, o)
-        _inhibited(a, t, o)
-    flush_tiny(o)
+        matvec_rows(L, p, lp, lo, hi)
 
 
 @njit(**JIT)
@@ -362,19 +394,20 @@ def flush_tiny(o):
 
 
 @njit(**JIT)
-def reconstruct(W, o, r):
-    """Step 4: ``r = Wᵀ o``, four rows of ``W`` per sweep over ``r``."""
-    n_rows, n_cols = W.shape
-    r[:] = 0
+def reconstruct(W, o, r, c0, c1):
+    """Step 4 on columns ``c0 <= j < c1``: ``r[j] = (Wᵀ o)[j]``, four rows of ``W`` per
+    sweep (every ``r[j]`` gets the same arithmetic whatever the column range)."""
+    n_rows = W.shape[0]
+    r[c0:c1] = 0
     i = 0
     while i + BLOCK <= n_rows:
         o0, o1, o2, o3 = o[i], o[i + 1], o[i + 2], o[i + 3]
-        for j in range(n_cols):
+        for j in range(c0, c1):
             r[j] += W[i, j] * o0 + W[i + 1, j] * o1 + W[i + 2, j] * o2 + W[i + 3, j] * o3
         i += BLOCK
     for i in range(i, n_rows):
         oi = o[i]
-        for j in range(n_cols):
+        for j in range(c0, c1):
             r[j] += W[i, j] * oi
 
 

@@ -12,14 +12,17 @@ import numpy as np
 from numba import njit, prange
 
 from .common import (
-    BLOCK, FASTMATH, JIT, all_finite, forward, matvec, needs_inhibition, prefetch_row,
-    reconstruct, relative_error, respond, update_inhibition, update_thresholds,
+    BLOCK, FASTMATH, JIT, all_finite, excite, forward, inhibit, lateral, matvec,
+    needs_inhibition, prefetch_row, reconstruct, relative_error, respond,
+    update_inhibition, update_thresholds,
 )
 
 #: Positions of the hyper-parameters in the ``hp`` array passed to the kernels. They are
 #: packed in an array of the state's dtype so float32 state is updated in float32.
 XI, SP, GAMMA, BETA, PREC = range(5)
 N_HYPER = 5
+
+PARALLEL_JIT = dict(JIT, parallel=True)
 
 
 @njit(**JIT)
@@ -29,17 +32,18 @@ def _step6(w, c, gj):
 
 
 @njit(**JIT)
-def _update_weights(W, o, g, xi, v_next, a_next):
-    """Step 6 for every row, and ``a_next = W v_next`` from the updated rows.
+def _update_weights(W, o, g, xi, v_next, a_next, lo, hi):
+    """Step 6 for rows ``lo <= i < hi``, and ``a_next = W v_next`` from the updated rows
+    (``lo`` a multiple of ``BLOCK``, so every row gets the same arithmetic).
 
     Four rows per sweep over ``j``: ``g[j]`` and ``v_next[j]`` are loaded once for four
     weights. Row by row, those two extra loads per weight made the loop bound by loads
     rather than by moving ``W`` (1.5x slower).
     """
-    n_rows, n_cols = W.shape
+    n_cols = W.shape[1]
     zero = W.dtype.type(0)
-    i = 0
-    while i + BLOCK <= n_rows:
+    i = lo
+    while i + BLOCK <= hi:
         c0, c1, c2, c3 = xi * o[i], xi * o[i + 1], xi * o[i + 2], xi * o[i + 3]
         s0 = s1 = s2 = s3 = zero
         for j in range(n_cols):
@@ -59,7 +63,7 @@ def _update_weights(W, o, g, xi, v_next, a_next):
             s3 += w3 * vj
         a_next[i], a_next[i + 1], a_next[i + 2], a_next[i + 3] = s0, s1, s2, s3
         i += BLOCK
-    for i in range(i, n_rows):
+    for i in range(i, hi):
         c = xi * o[i]
         s = zero
         for j in range(n_cols):
@@ -86,6 +90,47 @@ def _prune(W, prec, v_next, a_next):
                 W[i, j] = w
             s += w * v_next[j]
         a_next[i] = s
+
+
+@njit(**JIT)
+def _inputs(X, order, k):
+    """``v`` and ``v_next`` of position ``k``; starts loading the row after them."""
+    n = order.shape[0]
+    v = X[order[k]]
+    v_next = X[order[k + 1]] if k + 1 < n else v
+    if k + 2 < n:  # v_next is in flight already; start the one after it
+        prefetch_row(X[order[k + 2]])
+    return v, v_next
+
+
+@njit(**JIT)
+def _lateral_args(k, start, o_prev, p, beta):
+    """``(previous responses, beta, pending)`` for the step 5 finished at position ``k``.
+
+    The first sample of a pass uses ``L`` as given (not pending). The first of a later
+    call finds the previous call's update applied already: the same arithmetic with
+    ``beta = 0`` (``p`` stands in for the finite previous responses).
+    """
+    if k == start and start > 0:
+        return p, p.dtype.type(0), True
+    return o_prev, beta, k > start
+
+
+@njit(**JIT)
+def _finish_sample(k, stop, prune_every, W, t, L, o, hp, v_next, a, use_L):
+    """Step 7, and step 8 if due, for the sample at position ``k`` with responses ``o``;
+    at a pruning step or the end of the call, the finiteness check (True: not finite).
+    The last sample's step 5 is applied here (the others' in the next response)."""
+    sp, beta, prec = hp[SP], hp[BETA], hp[PREC]
+    update_thresholds(t, o, hp[GAMMA], sp)
+    prune = k % prune_every == 0
+    if prune:
+        _prune(W, prec, v_next, a)
+    if not (prune or k == stop - 1):
+        return False
+    if k == stop - 1 and use_L:
+        update_inhibition(L, o, beta, sp * sp)
+    return not (all_finite(W) and all_finite(t) and all_finite(L))
 
 
 @njit(**JIT)
@@ -117,38 +162,86 @@ def sparsedream_pass(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r
         at which non-finite state was first seen (checked at every pruning step and at
         the end), and the state is then garbage.
     """
-    n = order.shape[0]
     if start >= stop:
         return -1
-    xi, sp, gamma, beta, prec = hp[XI], hp[SP], hp[GAMMA], hp[BETA], hp[PREC]
-    sp2 = sp * sp
-    zero = hp.dtype.type(0)
-    use_L = needs_inhibition(L, beta)
+    N, m = W.shape
+    xi, sp2, prec = hp[XI], hp[SP] * hp[SP], hp[PREC]
+    use_L = needs_inhibition(L, hp[BETA])
     o_prev = np.empty_like(o)
     if start == 0:
         matvec(W, X[order[0]], a)
     for k in range(start, stop):
-        v = X[order[k]]
-        v_next = X[order[k + 1]] if k + 1 < n else v
-        if k + 2 < n:  # v_next is in flight already; start the one after it
-            prefetch_row(X[order[k + 2]])
-        if k > start or start == 0:
-            respond(a, t, L, p, o, o_prev, beta, sp2, k > start, use_L)
-        else:  # the previous call applied the update: same arithmetic, no update
-            respond(a, t, L, p, o, p, zero, sp2, True, use_L)
-        reconstruct(W, o, r)
+        v, v_next = _inputs(X, order, k)
+        q, beta, pending = _lateral_args(k, start, o_prev, p, hp[BETA])
+        respond(a, t, L, p, o, q, beta, sp2, pending, use_L)
+        reconstruct(W, o, r, 0, m)
         relative_error(v, r, prec, g)
-        _update_weights(W, o, g, xi, v_next, a)
-        update_thresholds(t, o, gamma, sp)
+        _update_weights(W, o, g, xi, v_next, a, 0, N)
+        if _finish_sample(k, stop, prune_every, W, t, L, o, hp, v_next, a, use_L):
+            return k
         o, o_prev = o_prev, o  # step 5 of this sample happens inside the next respond
-        prune = k % prune_every == 0
-        if prune:
-            _prune(W, prec, v_next, a)
-        if prune or k == stop - 1:
-            if k == stop - 1 and use_L:
-                update_inhibition(L, o_prev, beta, sp2)
-            if not (all_finite(W) and all_finite(t) and all_finite(L)):
-                return k
+    return -1
+
+
+def part_cuts(n: int, step: int) -> np.ndarray:
+    """Boundaries ``[0, c, n]`` of two parts, ``c`` a multiple of ``step`` near ``n / 2``."""
+    cut = min(n, (n // 2 + step // 2) // step * step)
+    return np.array([0, cut, n], dtype=np.int64)
+
+
+@njit(**PARALLEL_JIT)
+def _lateral_region(L, o_prev, beta, sp2, p, lp, pending, rows):
+    """:func:`fastsd.kernels.common.lateral` on the row parts of ``rows``, in parallel."""
+    for part in prange(rows.shape[0] - 1):
+        lateral(L, o_prev, beta, sp2, p, lp, pending, rows[part], rows[part + 1])
+
+
+@njit(**dict(PARALLEL_JIT, error_model="numpy"))
+def _error_region(W, o, v, prec, r, g, cols):
+    """Steps 4 and the update's ``g`` on the column parts of ``cols``, in parallel."""
+    for part in prange(cols.shape[0] - 1):
+        c0, c1 = cols[part], cols[part + 1]
+        reconstruct(W, o, r, c0, c1)
+        relative_error(v[c0:c1], r[c0:c1], prec, g[c0:c1])
+
+
+@njit(**PARALLEL_JIT)
+def _update_region(W, o, g, xi, v_next, a, rows):
+    """:func:`_update_weights` on the row parts of ``rows``, in parallel."""
+    for part in prange(rows.shape[0] - 1):
+        _update_weights(W, o, g, xi, v_next, a, rows[part], rows[part + 1])
+
+
+@njit(**JIT)
+def sparsedream_pass_parts(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r,
+                           g, rows, cols):
+    """:func:`sparsedream_pass` with the work on ``W`` and ``L`` split into parts that
+    run in parallel: ``L p`` with step 5 and the weight update by the row parts
+    ``rows`` (:func:`part_cuts` with step ``BLOCK``), the reconstruction and ``g`` by
+    the column parts ``cols``. Every number is computed by the same arithmetic as in
+    :func:`sparsedream_pass`, so results are identical to it and do not depend on the
+    number of threads. Three parallel regions per sample: worth it when a sample moves
+    megabytes (N in the hundreds and more), not at N = 100.
+    """
+    if start >= stop:
+        return -1
+    xi, sp2, prec = hp[XI], hp[SP] * hp[SP], hp[PREC]
+    use_L = needs_inhibition(L, hp[BETA])
+    o_prev = np.empty_like(o)
+    if start == 0:
+        matvec(W, X[order[0]], a)
+    for k in range(start, stop):
+        v, v_next = _inputs(X, order, k)
+        q, beta, pending = _lateral_args(k, start, o_prev, p, hp[BETA])
+        excite(a, t, p, o, use_L)
+        if use_L:
+            _lateral_region(L, q, beta, sp2, p, o, pending, rows)
+        inhibit(a, t, o, use_L)
+        _error_region(W, o, v, prec, r, g, cols)
+        _update_region(W, o, g, xi, v_next, a, rows)
+        if _finish_sample(k, stop, prune_every, W, t, L, o, hp, v_next, a, use_L):
+            return k
+        o, o_prev = o_prev, o
     return -1
 
 
