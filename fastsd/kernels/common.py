@@ -398,17 +398,20 @@ def reconstruct(W, o, r, c0, c1):
     """Step 4 on columns ``c0 <= j < c1``: ``r[j] = (Wᵀ o)[j]``, four rows of ``W`` per
     sweep (every ``r[j]`` gets the same arithmetic whatever the column range)."""
     n_rows = W.shape[0]
-    r[c0:c1] = 0
+    out = r[c0:c1]
+    out[:] = 0
     i = 0
     while i + BLOCK <= n_rows:
         o0, o1, o2, o3 = o[i], o[i + 1], o[i + 2], o[i + 3]
-        for j in range(c0, c1):
-            r[j] += W[i, j] * o0 + W[i + 1, j] * o1 + W[i + 2, j] * o2 + W[i + 3, j] * o3
+        w0, w1, w2, w3 = W[i, c0:c1], W[i + 1, c0:c1], W[i + 2, c0:c1], W[i + 3, c0:c1]
+        for j in range(out.shape[0]):
+            out[j] += w0[j] * o0 + w1[j] * o1 + w2[j] * o2 + w3[j] * o3
         i += BLOCK
     for i in range(i, n_rows):
         oi = o[i]
-        for j in range(c0, c1):
-            r[j] += W[i, j] * oi
+        w = W[i, c0:c1]
+        for j in range(out.shape[0]):
+            out[j] += w[j] * oi
 
 
 @njit(**JIT_IEEE)

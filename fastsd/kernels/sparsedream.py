@@ -196,7 +196,7 @@ def _lateral_region(L, o_prev, beta, sp2, p, lp, pending, rows):
         lateral(L, o_prev, beta, sp2, p, lp, pending, rows[part], rows[part + 1])
 
 
-@njit(**dict(PARALLEL_JIT, error_model="numpy"))
+@njit(**PARALLEL_JIT)
 def _error_region(W, o, v, prec, r, g, cols):
     """Steps 4 and the update's ``g`` on the column parts of ``cols``, in parallel."""
     for part in prange(cols.shape[0] - 1):
