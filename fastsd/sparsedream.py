@@ -14,7 +14,7 @@ from ._validation import (
 )
 from ._threads import ThreadChooser
 from .kernels import sparsedream as kernel
-from .kernels.columns import PARTS
+from .kernels.columns import ALIGN, PARTS
 from .minibatch import MiniBatchPass
 
 #: Samples handed to the compiled pass per call: bounds the time between progress-bar
@@ -27,7 +27,13 @@ CHUNK = 4096
 #: memory bandwidth of one core of a current server is of this order).
 PASS_BANDWIDTH = 20e9
 
-#: Chooses one or two threads for mini-batch passes by timing their first batches.
+#: The exact per-sample pass may use two threads from this many neurons on: a sample
+#: then moves megabytes (N=1600 with inhibition: 15 MB, 1.9x faster on two threads of
+#: an idle 2-core AMD EPYC), while at N=400 three parallel regions per sample gained
+#: nothing and at N=100 they cost 1.6x.
+PARTS_MIN_NEURONS = 1024
+
+#: Chooses one or two threads for a pass by timing whole chunks of it.
 _CHOOSER = ThreadChooser()
 
 
@@ -93,8 +99,10 @@ class SparseDream(base.PrototypeModel):
 
     Notes
     -----
-    The per-sample rule runs on one thread. The mini-batch pass splits the weight half
-    of each batch over two threads (:mod:`fastsd.kernels.columns`) if Numba may use
+    From ``PARTS_MIN_NEURONS`` (1024) neurons on, the per-sample rule may split its
+    work on ``W`` and ``L`` over two threads (three parallel regions per sample); below,
+    it runs on one. The mini-batch pass splits the weight half of each batch over two
+    threads (:mod:`fastsd.kernels.columns`). Either uses two threads if Numba may use
     two or more (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``) and if they are
     faster: a pass of at least three chunks (4096 samples each) runs its first chunk
     on two threads, times its second on one and its third on two, and continues with
@@ -242,10 +250,19 @@ class SparseDream(base.PrototypeModel):
         if batch == 1:
             a, p, o = (np.empty(N, dtype) for _ in range(3))
             r, g = (np.empty(m, dtype) for _ in range(2))
+            rows, cols = kernel.part_cuts(N, kernel.BLOCK), kernel.part_cuts(m, ALIGN)
 
             def kernel_run(start, stop, threads):
-                return kernel.sparsedream_pass(X, order, start, stop, W, t, L, hp,
-                                               params["prune_every"], a, p, o, r, g)
+                args = (X, order, start, stop, W, t, L, hp, params["prune_every"], a, p, o,
+                        r, g)
+                if threads == 1:
+                    return kernel.sparsedream_pass(*args)
+                before = numba.get_num_threads()
+                numba.set_num_threads(threads)
+                try:  # the same numbers, the work on W and L split over two threads
+                    return kernel.sparsedream_pass_parts(*args, rows, cols)
+                finally:
+                    numba.set_num_threads(before)
         else:
             work = MiniBatchPass(N, m, batch, dtype, params["min_response"],
                                  params["saturate_excitation"])
@@ -274,11 +291,10 @@ class SparseDream(base.PrototypeModel):
                 start = end
 
         key = ("sparsedream", N, m, batch, np.dtype(dtype).name)
-        if batch > 1:
-            max_threads = min(numba.get_num_threads(), PARTS)
-            _CHOOSER.run_probing_chunks(key, run, order.size, chunk, max_threads)
-        else:
-            _CHOOSER.run_chunks(key, run, 0, order.size, chunk, 1, 1)
+        max_threads = min(numba.get_num_threads(), PARTS)
+        if batch == 1 and N < PARTS_MIN_NEURONS:
+            max_threads = 1
+        _CHOOSER.run_probing_chunks(key, run, order.size, chunk, max_threads)
         self.weights_, self.thresholds_, self.inhibition_ = W, t, L
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
         dead = int(np.sum(~W.any(axis=1)))

@@ -276,3 +276,61 @@ def test_respond_flushes_tiny_responses(dtype, use_L):
     np.testing.assert_allclose(o[~tiny], expected[~tiny], rtol=1e-5)
     if use_L:  # p enters L p: flushed alike
         assert np.all(p[tiny] == 0) and np.all(p[~tiny] > 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [N, 103])
+def test_two_part_pass_is_bit_identical_to_the_serial_pass(case, dtype, n):
+    """The per-sample pass with its work on W and L split into row and column parts
+    (run on one or two threads, and split into calls) gives the serial pass's numbers
+    exactly: every number is computed by the same arithmetic."""
+    import numba
+
+    from fastsd.kernels.common import BLOCK
+
+    X, order = case[0], case[1]
+    W, t, L = initial_state(seed=2, n=n)
+    serial = run_kernel(X, order, W, t, L, dtype=dtype)
+    rows, cols = kernel.part_cuts(n, BLOCK), kernel.part_cuts(M, 16)
+    hp = np.array([PARAMS[k] for k in ("xi", "sp", "gamma", "beta", "prec")], dtype=dtype)
+    before = numba.get_num_threads()
+    for threads in sorted({1, min(2, before)}):
+        numba.set_num_threads(threads)
+        try:
+            Wp, tp, Lp = (np.array(s, dtype=dtype) for s in (W, t, L))
+            a, p, o = (np.empty(n, dtype) for _ in range(3))
+            r, g = (np.empty(M, dtype) for _ in range(2))
+            Xd, ordr = np.asarray(X, dtype), np.asarray(order, np.int64)
+            for start, stop in ((0, 250), (250, ordr.size)):
+                assert kernel.sparsedream_pass_parts(Xd, ordr, start, stop, Wp, tp, Lp, hp,
+                                                     100, a, p, o, r, g, rows, cols) == -1
+        finally:
+            numba.set_num_threads(before)
+        for got, want in zip((Wp, tp, Lp), serial):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_model_uses_two_parts_above_the_threshold(monkeypatch):
+    """The estimator's per-sample path from ``PARTS_MIN_NEURONS`` on: same results as
+    the serial path, and the two-part kernel really ran (on the chosen threads)."""
+    from fastsd import sparsedream as model_module
+
+    X = image_like(13000, 16, seed=5)
+    kw = dict(xi=0.05, sp=0.05, gamma=0.5, beta=0.01, random_state=3)
+    serial = model_module.SparseDream(12, **kw).fit(X)
+    calls = []
+    real = kernel.sparsedream_pass_parts
+
+    def spy(*args):
+        calls.append(args[2])
+        return real(*args)
+
+    monkeypatch.setattr(model_module, "PARTS_MIN_NEURONS", 8)
+    monkeypatch.setattr(model_module, "_CHOOSER", model_module.ThreadChooser())
+    monkeypatch.setattr(kernel, "sparsedream_pass_parts", spy)
+    parts = model_module.SparseDream(12, **kw).fit(X)
+    import numba
+    if numba.get_num_threads() > 1:
+        assert calls and calls[0] == 0  # the first chunk runs on two threads
+    for name in ("weights_", "thresholds_", "inhibition_"):
+        np.testing.assert_array_equal(getattr(parts, name), getattr(serial, name))

@@ -4,7 +4,11 @@ The pass walks a given sample order inside compiled code. Per sample it reads ``
 twice: once for the reconstruction ``r = Wᵀ o`` and once for the fused weight update,
 which also accumulates the next sample's drive ``a = W v`` from the freshly updated
 rows, so ``W`` is not read a third time (except on the one-in-``prune_every`` pruning
-steps).
+steps). With inhibition it reads and writes ``L`` once more (step 5 fused with ``L p``).
+
+:func:`sparsedream_pass_parts` is the same pass with that work split over two threads
+(rows of ``W`` and ``L``, columns for the reconstruction): at large N a sample moves
+megabytes and two cores stream them faster than one.
 """
 from __future__ import annotations
 
