@@ -11,7 +11,8 @@ the next sample's drive ``W v``) reads and writes ``W``; the inhibition update (
 where ``read_bw`` and ``update_bw`` are the bytes per second this machine streams
 through a working set of the state's size (from L2, L3 or DRAM, whichever holds it),
 reading, and reading-and-writing back. This script measures both on one and on two
-threads, times fastsd's per-sample pass at the same sizes, and prints the ratio::
+threads, times fastsd's per-sample pass at the same sizes (the serial kernel on one
+thread, the two-part kernel on two), and prints the ratio::
 
     python bench/bandwidth.py [--neurons 400 1600 6400] [--dtype float32]
                               [--samples 2000] [--beta 0 0.005]
@@ -31,7 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from fastsd import SparseDream  # noqa: E402
+from fastsd.kernels import sparsedream as kernel  # noqa: E402
 from fastsd.datasets import load_mnist  # noqa: E402
 
 JIT = dict(cache=True, nogil=True, fastmath=True)
@@ -104,18 +105,34 @@ def floor_per_sample(n: int, m: int, dtype, inhibition: bool, threads: int) -> f
     return w_bytes / read_bw + (w_bytes + (l_bytes if inhibition else 0)) / update_bw
 
 
-def pass_per_sample(X, n: int, dtype, beta: float, n_samples: int) -> float:
-    """Seconds per sample of fastsd's exact pass (best of 3, after a warm-up pass)."""
+def pass_per_sample(X, n: int, dtype, beta: float, n_samples: int, threads: int) -> float:
+    """Seconds per sample of fastsd's exact pass on ``threads`` threads (1: the serial
+    kernel; 2: the two-part kernel), best of 3, from the state a first pass over the
+    same samples left (past a fresh model's slow start)."""
     rng = np.random.default_rng(0)
-    order = rng.permutation(X.shape[0])[:n_samples]
-    model = SparseDream(n, xi=0.02, sp=1.0 / n, gamma=1.0, beta=beta, dtype=dtype,
-                        random_state=0)
-    model.partial_fit(X, order=order)  # compile, and leave the fresh-state transient
-    best = np.inf
-    for _ in range(3):
-        start = time.perf_counter()
-        model.partial_fit(X, order=order)
-        best = min(best, time.perf_counter() - start)
+    order = rng.permutation(X.shape[0])[:n_samples].astype(np.int64)
+    m = X.shape[1]
+    state = (rng.uniform(0.1, 1.0, (n, m)).astype(dtype), np.zeros(n, dtype),
+             np.zeros((n, n), dtype))
+    hp = np.array([0.02, 1.0 / n, 1.0, beta, 1e-10], dtype)
+    a, p, o = (np.empty(n, dtype) for _ in range(3))
+    r, g = (np.empty(m, dtype) for _ in range(2))
+    parts = (kernel.part_cuts(n, kernel.BLOCK), kernel.part_cuts(m, 16))
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, before))
+    try:
+        best = np.inf
+        for rep in range(4):  # the first pass also compiles
+            start = time.perf_counter()
+            args = (X, order, 0, n_samples, *state, hp, 100, a, p, o, r, g)
+            if threads == 1:
+                kernel.sparsedream_pass(*args)
+            else:
+                kernel.sparsedream_pass_parts(*args, *parts)
+            if rep:
+                best = min(best, time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(before)
     return best / n_samples
 
 
@@ -139,22 +156,19 @@ def main(argv=None) -> None:
     m = X.shape[1]
     print(f"{cpu_model()}, {os.cpu_count()} cores; {args.dtype}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
-    print("| N | beta | state MB | floor 1 thread µs | floor 2 threads µs "
-          "| pass µs/sample | pass / floor (1 thread) | pass / floor (2 threads) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| N | beta | state MB | threads | floor µs/sample | pass µs/sample | pass / floor |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.neurons:
         for beta in args.beta:
             inhibition = beta > 0
             item = np.dtype(args.dtype).itemsize
             state_mb = (n * m + (n * n if inhibition else 0)) * item / 1e6
-            one = floor_per_sample(n, m, args.dtype, inhibition, 1)
-            two = floor_per_sample(n, m, args.dtype, inhibition, PARTS)
             samples = args.samples if n <= 1600 else max(args.samples // 10, 100)
-            measured = pass_per_sample(X, n, args.dtype, beta, samples)
-            print(f"| {n} | {beta:g} | {state_mb:.1f} | {1e6 * one:.0f} | {1e6 * two:.0f} "
-                  f"| {1e6 * measured:.0f} | {measured / one:.2f} | {measured / two:.2f} |",
-                  flush=True)
-
+            for threads in (1, PARTS):
+                floor = floor_per_sample(n, m, args.dtype, inhibition, threads)
+                measured = pass_per_sample(X, n, args.dtype, beta, samples, threads)
+                print(f"| {n} | {beta:g} | {state_mb:.1f} | {threads} | {1e6 * floor:.0f} "
+                      f"| {1e6 * measured:.0f} | {measured / floor:.2f} |", flush=True)
 
 if __name__ == "__main__":
     main()
