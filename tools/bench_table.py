@@ -41,7 +41,8 @@ EPOCH = 60_000
 #: Samples timed per path and N (None: the whole epoch); the rest is extrapolated.
 SUBSET = {
     "numpy SparseDream (notebook loop, float64)": {100: 6000, 400: 2000, 1600: 300, 6400: 20},
-    "fastsd per-sample": {100: None, 400: None, 1600: 12000, 6400: 600},
+    # at least three chunks of 4096 at N >= 1024, so the pass can choose two threads
+    "fastsd per-sample": {100: None, 400: None, 1600: 20000, 6400: 12300},
     "fastsd mini-batch B=100": {100: None, 400: None, 1600: None, 6400: None},
     "numpy Krotov-Hopfield (notebook, float64)": {100: None, 400: 20000, 1600: 6000,
                                                   6400: 1000},
