@@ -258,9 +258,9 @@ def test_real_mnist_500_samples(mnist):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("use_L", [False, True])
 def test_respond_flushes_tiny_responses(dtype, use_L):
-    """Responses below sqrt(smallest normal) leave ``respond`` as exact zeros (their
+    """Responses below sqrt(smallest normal) leave the response steps as exact zeros (their
     products with small weights would be subnormal: slow on x86), the rest unchanged."""
-    from fastsd.kernels.common import respond
+    from fastsd.kernels.common import excite, inhibit, lateral
     cut = np.sqrt(np.finfo(dtype).tiny)
     # sigmoid(x) ~ exp(x): drives from far below the cut to well above it
     x = np.log(cut) + np.linspace(-30.0, 30.0, 61)
@@ -268,7 +268,10 @@ def test_respond_flushes_tiny_responses(dtype, use_L):
     a, t = x.astype(dtype), np.zeros(n, dtype)
     L = np.zeros((n, n), dtype)
     p, o, o_prev = (np.zeros(n, dtype) for _ in range(3))
-    respond(a, t, L, p, o, o_prev, dtype(0), dtype(0), False, use_L)
+    excite(a, t, p, o, use_L)
+    if use_L:
+        lateral(L, o_prev, dtype(0), dtype(0), p, o, False, 0, n)
+    inhibit(a, t, o, use_L)
     expected = expit(x)
     tiny = expected < cut
     assert tiny.sum() > 20 and (~tiny).sum() > 20

@@ -301,10 +301,14 @@ def inhibit_and_drive(L, o_prev, beta, sp2, p, lp, lo, hi):
         lp[i] = acc
 
 
-@njit(**JIT)
+@njit(**JIT, inline="always")
 def excite(a, t, p, o, use_L):
-    """The part of :func:`respond` before ``L p``: ``p = sigmoid(a - t)`` with inhibition
-    (into ``p``), else the whole response ``o = sigmoid(a - t)``; tiny entries flushed."""
+    """Step 2: ``p = sigmoid(a - t)``; without inhibition (``use_L`` False: ``L`` and
+    ``beta`` are zero) that is the whole response, written to ``o`` instead.
+
+    Tiny entries leave as zeros (:func:`flush_tiny`): the training pass multiplies the
+    responses by weights and by each other, and those products must not be subnormal.
+    """
     if use_L:
         _excitation(a, t, p)
         flush_tiny(p)
@@ -313,41 +317,27 @@ def excite(a, t, p, o, use_L):
         flush_tiny(o)
 
 
-@njit(**JIT)
+@njit(**JIT, inline="always")
 def inhibit(a, t, o, use_L):
-    """The part of :func:`respond` after ``o = L p``: ``o = sigmoid(a - o - t)``, tiny
-    entries flushed (nothing to do without inhibition)."""
+    """Step 3 from ``o = L p``: ``o = sigmoid(a - o - t)``, tiny entries flushed (nothing
+    to do without inhibition, where :func:`excite` gave the response)."""
     if use_L:
         _inhibited(a, t, o)
         flush_tiny(o)
 
 
 @njit(**JIT)
-def respond(a, t, L, p, o, o_prev, beta, sp2, pending, use_L):
-    """Steps 2–3 for one sample, first finishing the previous sample's step 5.
-
-    If ``pending``, ``L`` first gets the previous sample's inhibition update
-    ``beta (o_prev o_prevᵀ - sp²)`` (diagonal kept at zero), fused with this sample's
-    ``L p`` (:func:`inhibit_and_drive`); a caller whose update is already applied and
-    wants the same rounding passes ``beta = 0`` and ``o_prev = p``. If not ``pending``,
-    ``L p`` is a plain product (``L`` as given, diagonal included, as for the first
-    sample of a pass). If not ``use_L`` (``L`` is zero and ``beta`` is zero),
-    ``o = sigmoid(a - t)``, and ``p`` and ``L p`` are skipped.
-
-    ``p`` and ``o`` leave with their tiny entries set to zero (:func:`flush_tiny`): the
-    training pass multiplies them by weights and by each other, and those products must
-    not be subnormal (see :func:`flush_tiny`).
-    """
-    excite(a, t, p, o, use_L)
-    if use_L:
-        lateral(L, o_prev, beta, sp2, p, o, pending, 0, L.shape[0])
-    inhibit(a, t, o, use_L)
-
-
-@njit(**JIT)
 def lateral(L, o_prev, beta, sp2, p, lp, pending, lo, hi):
-    """``lp = L p`` on rows ``lo <= i < hi``, first applying the previous sample's step 5
-    to them if ``pending`` (:func:`inhibit_and_drive`)."""
+    """``lp = L p`` on rows ``lo <= i < hi`` (step 3's inhibition), first finishing the
+    previous sample's step 5 on them if ``pending``.
+
+    If ``pending``, the rows first get ``beta (o_prev o_prevᵀ - sp²)`` (diagonal kept
+    at zero), fused with ``L p`` (:func:`inhibit_and_drive`); a caller whose update is
+    applied already and wants the same rounding passes ``beta = 0`` and ``o_prev = p``.
+    If not, ``L p`` is a plain product (``L`` as given, diagonal included, as for the
+    first sample of a pass). A sample's response is :func:`excite`, then this (with
+    inhibition), then :func:`inhibit`.
+    """
     if pending:
         inhibit_and_drive(L, o_prev, beta, sp2, p, lp, lo, hi)
     else:

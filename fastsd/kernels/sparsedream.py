@@ -17,8 +17,8 @@ from numba import njit, prange
 
 from .common import (
     BLOCK, FASTMATH, JIT, all_finite, excite, forward, inhibit, lateral, matvec,
-    needs_inhibition, prefetch_row, reconstruct, relative_error, respond,
-    update_inhibition, update_thresholds,
+    needs_inhibition, prefetch_row, reconstruct, relative_error, update_inhibition,
+    update_thresholds,
 )
 
 #: Positions of the hyper-parameters in the ``hp`` array passed to the kernels. They are
@@ -96,7 +96,7 @@ def _prune(W, prec, v_next, a_next):
         a_next[i] = s
 
 
-@njit(**JIT)
+@njit(**JIT, inline="always")
 def _inputs(X, order, k):
     """``v`` and ``v_next`` of position ``k``; starts loading the row after them."""
     n = order.shape[0]
@@ -107,7 +107,7 @@ def _inputs(X, order, k):
     return v, v_next
 
 
-@njit(**JIT)
+@njit(**JIT, inline="always")
 def _lateral_args(k, start, o_prev, p, beta):
     """``(previous responses, beta, pending)`` for the step 5 finished at position ``k``.
 
@@ -120,7 +120,7 @@ def _lateral_args(k, start, o_prev, p, beta):
     return o_prev, beta, k > start
 
 
-@njit(**JIT)
+@njit(**JIT, inline="always")
 def _finish_sample(k, stop, prune_every, W, t, L, o, hp, v_next, a, use_L):
     """Step 7, and step 8 if due, for the sample at position ``k`` with responses ``o``;
     at a pruning step or the end of the call, the finiteness check (True: not finite).
@@ -177,13 +177,16 @@ def sparsedream_pass(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r
     for k in range(start, stop):
         v, v_next = _inputs(X, order, k)
         q, beta, pending = _lateral_args(k, start, o_prev, p, hp[BETA])
-        respond(a, t, L, p, o, q, beta, sp2, pending, use_L)
+        excite(a, t, p, o, use_L)
+        if use_L:
+            lateral(L, q, beta, sp2, p, o, pending, 0, N)
+        inhibit(a, t, o, use_L)
         reconstruct(W, o, r, 0, m)
         relative_error(v, r, prec, g)
         _update_weights(W, o, g, xi, v_next, a, 0, N)
         if _finish_sample(k, stop, prune_every, W, t, L, o, hp, v_next, a, use_L):
             return k
-        o, o_prev = o_prev, o  # step 5 of this sample happens inside the next respond
+        o, o_prev = o_prev, o  # step 5 of this sample happens in the next lateral
     return -1
 
 
