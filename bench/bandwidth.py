@@ -96,13 +96,16 @@ def bandwidth(n_bytes: int, dtype, threads: int, rounds: int = 20) -> tuple[floa
     return a.nbytes / read, a.nbytes / update
 
 
-def floor_per_sample(n: int, m: int, dtype, inhibition: bool, threads: int) -> float:
-    """Seconds per sample the exact pass needs at least (module docstring)."""
+def floor_per_sample(n: int, m: int, dtype, inhibition: bool, threads: int
+                     ) -> tuple[float, float, float]:
+    """``(seconds, read_bw, update_bw)``: the least time per sample of the exact pass
+    (module docstring) and the two bandwidths it follows from."""
     item = np.dtype(dtype).itemsize
     w_bytes, l_bytes = n * m * item, n * n * item
     state = w_bytes + (l_bytes if inhibition else 0)
     read_bw, update_bw = bandwidth(state, dtype, threads)
-    return w_bytes / read_bw + (w_bytes + (l_bytes if inhibition else 0)) / update_bw
+    seconds = w_bytes / read_bw + (w_bytes + (l_bytes if inhibition else 0)) / update_bw
+    return seconds, read_bw, update_bw
 
 
 def pass_per_sample(X, n: int, dtype, beta: float, n_samples: int, threads: int) -> float:
@@ -156,8 +159,9 @@ def main(argv=None) -> None:
     m = X.shape[1]
     print(f"{cpu_model()}, {os.cpu_count()} cores; {args.dtype}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
-    print("| N | beta | state MB | threads | floor µs/sample | pass µs/sample | pass / floor |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| N | beta | state MB | threads | read GB/s | update GB/s | floor µs/sample "
+          "| pass µs/sample | pass / floor |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.neurons:
         for beta in args.beta:
             inhibition = beta > 0
@@ -165,10 +169,12 @@ def main(argv=None) -> None:
             state_mb = (n * m + (n * n if inhibition else 0)) * item / 1e6
             samples = args.samples if n <= 1600 else max(args.samples // 10, 100)
             for threads in (1, PARTS):
-                floor = floor_per_sample(n, m, args.dtype, inhibition, threads)
+                floor, read_bw, update_bw = floor_per_sample(n, m, args.dtype, inhibition,
+                                                             threads)
                 measured = pass_per_sample(X, n, args.dtype, beta, samples, threads)
-                print(f"| {n} | {beta:g} | {state_mb:.1f} | {threads} | {1e6 * floor:.0f} "
-                      f"| {1e6 * measured:.0f} | {measured / floor:.2f} |", flush=True)
+                print(f"| {n} | {beta:g} | {state_mb:.1f} | {threads} | {read_bw / 1e9:.0f} "
+                      f"| {update_bw / 1e9:.0f} | {1e6 * floor:.0f} | {1e6 * measured:.0f} "
+                      f"| {measured / floor:.2f} |", flush=True)
 
 if __name__ == "__main__":
     main()
