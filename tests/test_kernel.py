@@ -337,3 +337,36 @@ def test_model_uses_two_parts_above_the_threshold(monkeypatch):
         assert calls and calls[0] == 0  # the first chunk runs on two threads
     for name in ("weights_", "thresholds_", "inhibition_"):
         np.testing.assert_array_equal(getattr(parts, name), getattr(serial, name))
+
+
+def test_large_network_matches_reference():
+    """N = 1600 on 784 pixels (the field's sizes) over 200 samples, inhibition and
+    pruning active, both the serial and the two-part kernel against the numpy reference
+    at the float64 tolerance argued above (sums of 1600 terms round to ~1e-14)."""
+    import numba
+
+    from fastsd.kernels.common import BLOCK
+
+    n, m = 1600, 784
+    X = image_like(300, m, seed=7)
+    order = np.random.default_rng(8).integers(0, 300, 200)
+    W0, t0, L0 = initial_state(seed=9, n=n, m=m)
+    W_ref, t_ref, L_ref = run_reference(X, order, W0, t0, L0, prune_every=50)
+    serial = run_kernel(X, order, W0, t0, L0, prune_every=50)
+    W, t, L = (s.copy() for s in (W0, t0, L0))
+    a, p, o = (np.empty(n) for _ in range(3))
+    r, g = (np.empty(m) for _ in range(2))
+    hp = np.array([PARAMS[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, before))
+    try:
+        assert kernel.sparsedream_pass_parts(
+            X, np.asarray(order, np.int64), 0, order.size, W, t, L, hp, 50, a, p, o, r, g,
+            kernel.part_cuts(n, BLOCK), kernel.part_cuts(m, 16)) == -1
+    finally:
+        numba.set_num_threads(before)
+    for got in (serial, (W, t, L)):
+        for x, ref in zip(got, (W_ref, t_ref, L_ref)):
+            np.testing.assert_allclose(x, ref, rtol=RTOL64, atol=ATOL64)
+    assert np.sum(W_ref == 0) > np.sum(W0 <= PARAMS["prec"]) > 0  # pruning acted
+    assert np.abs(L_ref - L0).max() > 1e-3  # inhibition changed
