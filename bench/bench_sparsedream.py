@@ -5,7 +5,9 @@ One thread on both sides (the acceptance figure is per core)::
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
         python -m pytest bench/bench_sparsedream.py --benchmark-enable
 
-or, for the ratio measured in one run (6000 MNIST samples, N=100, interleaved rounds)::
+(``test_fastsd_scaling`` times the field's sizes, N = 400, 1600, 6400, on the first
+samples of an epoch, with the threads the environment gives), or, for the ratio
+measured in one run (6000 MNIST samples, N=100, interleaved rounds)::
 
     python bench/bench_sparsedream.py            # sets the thread variables itself
 """
@@ -74,6 +76,29 @@ def test_fastsd(benchmark, data, dtype):
     model.partial_fit(X, order=order[:10])  # compile outside the timing
 
     benchmark.pedantic(run_fastsd, args=(X, order, W0, dtype), rounds=5, iterations=1)
+
+
+#: Samples timed at the field's sizes: three chunks and more (the pass may then choose
+#: two threads) up to N = 1600; fewer at 6400, where a sample takes ~10 ms.
+SCALE_SAMPLES = {400: 13_000, 1600: 13_000, 6400: 1_300}
+
+
+@pytest.mark.parametrize("n_neurons", sorted(SCALE_SAMPLES))
+def test_fastsd_scaling(benchmark, data, n_neurons):
+    """The exact rule at N = 400, 1600, 6400 (float32, sp = 1/N, beta = 0.005), on the
+    first samples of an epoch from a fresh model."""
+    x64 = data[0]
+    X = x64.astype(np.float32)
+    order = np.random.default_rng(0).permutation(X.shape[0])[:SCALE_SAMPLES[n_neurons]]
+    rates = dict(RATES, sp=1.0 / n_neurons)
+    benchmark.group = f"sparsedream per-sample float32, N={n_neurons}"
+    SparseDream(n_neurons, **rates, dtype="float32").partial_fit(X, order=order[:10])
+
+    def run():
+        model = SparseDream(n_neurons, **rates, dtype="float32", random_state=0)
+        return model.partial_fit(X, order=order)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
 
 
 def run_fastsd(X, order, W0, dtype):
