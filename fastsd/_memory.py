@@ -70,12 +70,13 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def check_memory(needed: dict[str, int], *, model: str, available: int | None = None
-                 ) -> None:
+def check_memory(needed: dict[str, int], *, model: str, available: int | None = None,
+                 advice: str = "use fewer neurons") -> None:
     """Raise ``MemoryError`` if the arrays in ``needed`` (name -> bytes) do not fit.
 
     ``model`` describes the request (e.g. ``"SparseDream(n_neurons=50000, float64)"``);
-    the message names it, the total, the largest parts and what is available.
+    the message names it, the total, the largest parts, what is available and
+    ``advice``.
     """
     total = sum(needed.values())
     if available is None:
@@ -86,8 +87,7 @@ def check_memory(needed: dict[str, int], *, model: str, available: int | None = 
     detail = ", ".join(f"{name} {format_bytes(size)}" for name, size in parts)
     raise MemoryError(
         f"{model} needs about {format_bytes(total)} ({total:,} bytes: {detail}, ...) but "
-        f"only {format_bytes(available)} ({available:,} bytes) are available; use fewer "
-        "neurons or dtype='float32'")
+        f"only {format_bytes(available)} ({available:,} bytes) are available; {advice}")
 
 
 def warn_slow(key: tuple, seconds: float, message: str) -> None:

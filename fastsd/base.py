@@ -181,7 +181,8 @@ class PrototypeModel:
         dtype = np.dtype(params["dtype"])
         label = (f"{type(self).__name__}(n_neurons={params['n_neurons']}, "
                  f"dtype={dtype.name!r}, {n_features} features)")
-        check_memory(self._memory_needed(params, n_features), model=label)
+        advice = "use fewer neurons" + (" or dtype='float32'" if dtype.itemsize > 4 else "")
+        check_memory(self._memory_needed(params, n_features), model=label, advice=advice)
         slow = None if n_samples is None else self._seconds_per_sample(params, n_features)
         if slow is not None:
             seconds, advice = slow

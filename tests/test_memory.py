@@ -26,8 +26,12 @@ def test_too_large_model_is_refused_before_any_allocation(cls, monkeypatch):
         tracemalloc.stop()
     assert peak < 10**7  # nothing of the model's size was allocated
     message = str(info.value)
-    for part in ("n_neurons=", "float64", "1,000,000,000 bytes", "available"):
+    for part in ("n_neurons=", "float64", "1,000,000,000 bytes", "available",
+                 "dtype='float32'"):
         assert part in message
+    with pytest.raises(MemoryError) as info:
+        model.set_params(dtype="float32", n_neurons=10 * model.n_neurons).fit(X)
+    assert "float32" in str(info.value) and "or dtype=" not in str(info.value)
     assert not model._has_state()
 
 
@@ -60,7 +64,9 @@ def test_partial_fit_and_cli_refuse_cleanly(monkeypatch, capsys, tmp_path):
     code = main(["train", "--neurons", "3000", "--data", str(tmp_path / "d.npz"),
                  "--no-progress", "--out", str(tmp_path / "m.npz")])
     assert code == 2
-    assert "needs about" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "needs about" in err and "dtype='float32'" in err  # the CLI's default dtype
+    assert err.rstrip().endswith("use fewer neurons")
     assert not (tmp_path / "m.npz").exists()
 
 
