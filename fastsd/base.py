@@ -201,8 +201,9 @@ class PrototypeModel:
 
     def _seconds_per_sample(self, params: dict, n_features: int
                             ) -> tuple[float, str] | None:
-        """Hook: a rough upper estimate of the seconds per training sample and advice
-        for a faster setting, or None (never slow enough to warn)."""
+        """Hook: a rough estimate of the seconds per training sample (a lower bound
+        will do: it only decides a warning) and advice for a faster setting, or None
+        (never slow enough to warn)."""
         return None
 
     def _prepare(self, X: np.ndarray, per_epoch: int) -> None:
