@@ -1,0 +1,105 @@
+"""What ``fit`` and the command line do around the kernels, pinned against references:
+the annealed rate per chunk, mini-batch chunks cut on whole batches, and flags that must
+reach the model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import naive
+from conftest import image_like
+from fastsd import KrotovHopfield, SparseDream
+from fastsd import sparsedream as model_module
+from fastsd.cli import main
+from fastsd.minibatch import MiniBatchPass
+
+RATES = dict(xi=0.05, sp=0.1, gamma=0.5, beta=0.01, prec=1e-3)
+
+
+def test_annealed_fit_matches_a_numpy_reference_with_one_rate_per_chunk():
+    """``fit(anneal=True)``: the sample at position ``k`` of epoch ``e`` (of ``E``, ``n``
+    samples each) uses ``xi (1 - (e n + c) / (E n))`` with ``c`` its chunk's first
+    position (chunks of ``CHUNK``); W from ``uniform(0.1, 1)`` then one permutation per
+    epoch, from one generator. Two epochs of two chunks each: a rate that forgets the
+    epoch, or changes per sample or per call, misses by far more than the tolerance."""
+    n, m, N, epochs = model_module.CHUNK + 500, 12, 5, 2
+    X = image_like(n, m, seed=11)
+    model = SparseDream(N, **RATES, anneal=True, random_state=4).fit(X, epochs=epochs)
+    rng = np.random.default_rng(4)
+    W = rng.uniform(0.1, 1.0, (N, m))
+    t, L = np.zeros(N), np.zeros((N, N))
+    params = dict(RATES)
+    for epoch in range(epochs):
+        order = rng.permutation(n)
+        for k, idx in enumerate(order):
+            chunk_start = k - k % model_module.CHUNK
+            params["xi"] = RATES["xi"] * (1 - (epoch * n + chunk_start) / (epochs * n))
+            naive.sparsedream_step(X[idx], W, t, L, prune=(k % 100 == 0), **params)
+    np.testing.assert_allclose(model.weights_, W, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.thresholds_, t, rtol=1e-9, atol=1e-12)
+
+
+def test_minibatch_pass_over_many_chunks_equals_one_uninterrupted_pass():
+    """The model cuts a pass into chunks of whole batches: B = 100 over more than one
+    chunk of samples gives exactly what one uninterrupted kernel pass gives (a chunk of
+    4096 samples would cut a batch in two)."""
+    n, m, N, batch = 2 * model_module.CHUNK + 300, 16, 8, 100
+    X = image_like(n, m, seed=12)
+    order = np.random.default_rng(13).permutation(n)
+    model = SparseDream(N, **RATES, batch_size=batch, random_state=5)
+    rng = np.random.default_rng(6)
+    W0 = rng.uniform(0.1, 1.0, (N, m))
+    model.weights_, model.thresholds_, model.inhibition_ = W0, np.zeros(N), np.zeros((N, N))
+    model.partial_fit(X, order=order)
+    W, t, L = W0.copy(), np.zeros(N), np.zeros((N, N))
+    params = model._check_params()
+    work = MiniBatchPass(N, m, batch, np.dtype("float64"), params["min_response"],
+                         params["saturate_excitation"])
+    assert work.run(X, order, 0, n, W, t, L, model._kernel_hyper(params), 100) == -1
+    for got, want in zip((model.weights_, model.thresholds_, model.inhibition_), (W, t, L)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """A Keras-style npz of 400 + 100 random 28x28 images."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    images = (rng.random((500, 28, 28)) ** 4 * 255).astype(np.uint8)
+    labels = rng.integers(0, 10, 500)
+    np.savez(path, x_train=images[:400], y_train=labels[:400], x_test=images[400:],
+             y_test=labels[400:])
+    return str(path)
+
+
+def _train(tiny_data, tmp_path, *flags):
+    out = tmp_path / "m.npz"
+    assert main(["train", "--data", tiny_data, "--epochs", "1", "--out", str(out),
+                 "--weights-png", "", "--no-progress", *flags]) == 0
+    return out
+
+
+def test_krotov_flags_reach_the_model(tiny_data, tmp_path):
+    out = _train(tiny_data, tmp_path, "--rule", "kh", "--neurons", "7", "--eps0", "0.03",
+                 "--delta", "0.25", "--p", "3", "--k", "4", "--batch-size", "40",
+                 "--seed", "9", "--dtype", "float64")
+    model = KrotovHopfield.load(out)
+    assert (model.n_neurons, model.eps0, model.delta, model.p, model.k, model.batch_size,
+            model.random_state, model.dtype) == (7, 0.03, 0.25, 3.0, 4, 40, 9, "float64")
+
+
+@pytest.mark.parametrize("flag, anneal", [("--anneal", True), ("--no-anneal", False)])
+def test_sparsedream_flags_reach_the_model(tiny_data, tmp_path, flag, anneal):
+    out = _train(tiny_data, tmp_path, flag, "--neurons", "6", "--xi", "0.03", "--sp",
+                 "0.05", "--gamma", "0.7", "--beta", "0.002", "--prec", "1e-8",
+                 "--prune-every", "50", "--seed", "3")
+    model = SparseDream.load(out)
+    assert (model.anneal, model.n_neurons, model.xi, model.sp, model.gamma, model.beta,
+            model.prec, model.prune_every, model.random_state) == (
+        anneal, 6, 0.03, 0.05, 0.7, 0.002, 1e-8, 50, 3)
+    # and the training followed them: the same fit in Python gives the same weights
+    X = np.load(tiny_data)["x_train"].reshape(400, -1) / 255.0
+    direct = SparseDream(6, xi=0.03, sp=0.05, gamma=0.7, beta=0.002, prec=1e-8,
+                         prune_every=50, anneal=anneal, dtype=model.dtype,
+                         random_state=3).fit(X)
+    np.testing.assert_array_equal(model.weights_, direct.weights_)
