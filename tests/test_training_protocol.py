@@ -103,3 +103,25 @@ def test_sparsedream_flags_reach_the_model(tiny_data, tmp_path, flag, anneal):
                          prune_every=50, anneal=anneal, dtype=model.dtype,
                          random_state=3).fit(X)
     np.testing.assert_array_equal(model.weights_, direct.weights_)
+
+
+def test_sweep_run_equals_a_direct_fit_with_the_same_seed():
+    """A swept setting reaches the model: the run of ``expand``'s spec (what a Dask
+    worker runs) scores exactly what a direct fit with those parameters and seed scores."""
+    from fastsd.evaluate import wta
+    from fastsd.sweep.config import expand
+    from fastsd.sweep.task import run_one
+
+    X = image_like(600, 16, seed=14)
+    y = np.arange(600) % 4
+    specs = expand(grid={"xi": [0.01, 0.08]}, base=dict(n_neurons=6, sp=0.1, gamma=0.5,
+                                                        beta=0.0, prune_every=50),
+                   epochs=2)
+    for spec in specs:
+        record = run_one({**spec, "seed": 7}, X[:500], y[:500], X[500:], y[500:])
+        direct = SparseDream(6, xi=spec["setting"]["xi"], sp=0.1, gamma=0.5, beta=0.0,
+                             prune_every=50, random_state=7).fit(X[:500], epochs=2)
+        want = wta(direct, X[:500], y[:500], X[500:], y[500:], score="cosine").accuracy
+        assert record["status"] == "ok" and record["samples"] == 1000
+        assert record["accuracy"]["cosine"] == want
+    assert specs[0]["params"]["xi"] == 0.01 and specs[1]["params"]["xi"] == 0.08
