@@ -123,3 +123,27 @@ def test_probe_bad_inputs():
         linear_probe(lambda X: X * np.nan, *data)
     with pytest.raises(ValueError, match="features of x_train must have shape"):
         linear_probe(lambda X: X[0], *data)
+
+
+def test_probe_features_match_numpy():
+    """The probe's three feature maps against numpy from the model's state: the drive
+    ``W x``, the log-odds ``a - L σ(a - t) - t`` (step 3 before its sigmoid) and the
+    response ``o`` (steps 1-3)."""
+    from scipy.special import expit
+
+    import naive
+    from conftest import image_like
+    from fastsd.probe import _feature_map
+
+    X = image_like(200, 24, seed=1)
+    model = SparseDream(n_neurons=9, sp=0.1, beta=0.05, random_state=0).fit(X, epochs=2)
+    # an assigned, asymmetric inhibition (training keeps L symmetric): L, not Lᵀ
+    L = model.inhibition_ + np.triu(np.full((9, 9), 0.05), 1)
+    model.inhibition_ = L
+    W, t = model.weights_, model.thresholds_
+    a = X @ W.T
+    want = {"drive": a, "logit": a - expit(a - t) @ L.T - t,
+            "response": naive.sparsedream_response(X, W, t, L)}
+    for name, expected in want.items():
+        fmap, _, _ = _feature_map(model, name)
+        np.testing.assert_allclose(fmap(X), expected, rtol=1e-9, atol=1e-12)
