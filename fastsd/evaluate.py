@@ -2,7 +2,7 @@
 
 Each training sample "wins" the neuron with the largest score; each neuron takes the
 label it won most often (the smallest label on a tie); a test sample is predicted as the
-class of its winner. Three scores (SPEC.md, "WTA evaluators"):
+class of its winner. Three scores:
 
 - ``"cosine"``: rows of ``W`` scaled to unit L2 norm, score ``Ŵ x`` (the notebook's
   ``wta_classification``); an all-zero row scores 0;

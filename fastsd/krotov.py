@@ -35,7 +35,8 @@ class KrotovHopfield(base.PrototypeModel):
     ``I = S X_bᵀ`` (N×B): every sample's top-ranked unit gets ``g = 1`` and its
     ``k``-th ranked unit ``g = -delta`` (other units 0); then
     ``ds = g X_b - (Σ_b g ⊙ I)[:, None] ⊙ W`` and ``W += eps * ds / max(max|ds|, prec)``.
-    Ranking ties go to the lower unit index (a stable sort of ``-I``). See SPEC.md.
+    Ranking ties go to the lower unit index (a stable sort of ``-I``); the computation
+    is described in :mod:`fastsd.kernels.krotov`.
 
     Parameters
     ----------

@@ -1,4 +1,5 @@
-"""Plain-numpy references written straight from SPEC.md, for testing the kernels.
+"""Plain-numpy references written straight from the rule (README, "The SparseDream
+rule"; the mini-batch scheme: ``fastsd/kernels/minibatch.py``), for testing the kernels.
 
 They mirror the notebook's column-vector style and favour clarity over speed.
 """
@@ -9,7 +10,7 @@ from scipy.special import expit as sigmoid
 
 
 def sparsedream_step(v, W, t, L, *, xi, sp, gamma, beta, prec, prune):
-    """One SparseDream sample (SPEC.md steps 1–8), in place on ``W``, ``t``, ``L``.
+    """One SparseDream sample (steps 1–8 of the rule), in place on ``W``, ``t``, ``L``.
 
     ``t`` is (N,), ``v`` is (m,). Returns ``o`` (N,).
     """

@@ -1,4 +1,5 @@
-"""Plain-numpy reference of one Krotov & Hopfield batch update, straight from SPEC.md.
+"""Plain-numpy reference of one Krotov & Hopfield batch update, straight from the rule
+(``fastsd/kernels/krotov.py``'s docstring).
 
 No attempt at speed: every quantity of the rule is formed explicitly (the dense ``g``,
 the full ranking) so it can be read against the specification line by line.

@@ -1,4 +1,5 @@
-"""Plain-numpy references for the WTA evaluators and the probe, straight from SPEC.md.
+"""Plain-numpy references for the WTA evaluators and the probe, straight from their
+descriptions (``fastsd/evaluate.py``, ``fastsd/probe.py``).
 
 Written in the notebook's style (normalise, argmax, count wins, assign classes, predict)
 and in float64 throughout, favouring clarity over speed.

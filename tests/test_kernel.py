@@ -1,4 +1,4 @@
-"""The compiled SparseDream pass against the plain-numpy reference of SPEC.md.
+"""The compiled SparseDream pass against its plain-numpy reference (``tests/naive.py``).
 
 Tolerance (float64): the kernel sums dot products in a different order (vectorised,
 reassociated) and may fuse multiply-adds, so single operations differ by a few ulps.

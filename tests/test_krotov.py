@@ -1,6 +1,6 @@
-"""Krotov & Hopfield: the compiled pass against the plain-numpy reference of SPEC.md, the
-estimator's protocol, persistence and input checks, and a real-MNIST comparison with the
-notebook-style baseline of ``bench/krotov_notebook.py``.
+"""Krotov & Hopfield: the compiled pass against the plain-numpy reference
+(``tests/naive_kh.py``), the estimator's protocol, persistence and input checks, and a
+real-MNIST comparison with the notebook-style baseline of ``bench/krotov_notebook.py``.
 
 Tolerance (float64): the kernel sums each drive over the non-zero pixels only, in its own
 order, with fused multiply-adds, and applies ``(eps / nc) * ds`` instead of

@@ -1,4 +1,4 @@
-"""Reproduce the three settings the SparseDream notebook reports (SPEC.md), over seeds.
+"""Reproduce the three settings the SparseDream notebook reports (README, Accuracy), over seeds.
 
     python tools/reproduce_notebook.py [--seeds 0 1 2] [--dtype float64] [--json out.json]
 

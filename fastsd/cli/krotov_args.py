@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-#: ``KrotovHopfield``'s own defaults (SPEC.md).
+#: ``KrotovHopfield``'s own defaults (those of Krotov & Hopfield's notebook).
 KROTOV_DEFAULTS = dict(eps0=0.02, delta=0.4, p=2.0, k=2, batch_size=100)
 
 
