@@ -43,7 +43,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 from krotov_notebook import notebook_init, notebook_krotov  # noqa: E402
 
-from fastsd import krotov as krotov_module  # noqa: E402
+from fastsd import passes  # noqa: E402
 from fastsd.krotov import KrotovHopfield  # noqa: E402
 
 N_NEURONS, BATCH = 100, 100
@@ -150,9 +150,9 @@ def scale(x64, repeat, notebook_samples):
                 used = set()
 
                 def fit():
-                    krotov_module._CHOOSER._choices.clear()  # probe afresh
+                    passes._CHOOSER._choices.clear()  # probe afresh
                     run_fastsd(x32, "float32", n_neurons=n_neurons)
-                    used.update(v[0] for v in krotov_module._CHOOSER._choices.values())
+                    used.update(v[0] for v in passes._CHOOSER._choices.values())
                 t = _best_of(fit, repeat)
             cells.append((threads, t, used))
         with _blas_threads(1):
@@ -208,11 +208,11 @@ def main(argv=None) -> None:
         times["notebook", threads] = (f"notebook numpy, {label}", t)
         with _numba_threads(threads):
             for dtype, X in (("float64", x64), ("float32", x32)):
-                krotov_module._CHOOSER._choices.clear()  # probe afresh
+                passes._CHOOSER._choices.clear()  # probe afresh
                 t = _best_of(lambda: run_fastsd(X, dtype), args.repeat)
                 name = f"fastsd {dtype}, {label}"
                 if threads > 1:
-                    chosen = {v[0] for v in krotov_module._CHOOSER._choices.values()}
+                    chosen = {v[0] for v in passes._CHOOSER._choices.values()}
                     name = f"fastsd {dtype}, <= {threads} (used {'/'.join(map(str, chosen))})"
                 times[dtype, threads] = (name, t)
     for name, t in times.values():

@@ -28,7 +28,7 @@ from bench_krotov import run_notebook as run_krotov_notebook  # noqa: E402
 from fastsd import SparseDream  # noqa: E402
 
 N_NEURONS = 100
-RATES = dict(xi=0.02, sp=0.01, gamma=1.0, beta=0.005)
+RATES = dict(xi=0.02, sp=0.01, gamma=1.0, beta=0.005, anneal=False)
 GROUP = "one 60k MNIST epoch, N=100: SparseDream mini-batch vs others"
 
 

@@ -32,7 +32,7 @@ from notebook import notebook_sparsedream  # noqa: E402
 from fastsd import SparseDream  # noqa: E402
 
 N_SAMPLES, N_NEURONS = 6000, 100
-RATES = dict(xi=0.02, sp=0.01, gamma=1.0, beta=0.005)
+RATES = dict(xi=0.02, sp=0.01, gamma=1.0, beta=0.005, anneal=False)
 
 
 def _setup(x_train, seed=0):

@@ -166,3 +166,10 @@ def check_labels(y: Any, n_samples: int, *, name: str = "y") -> np.ndarray:
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} has negative labels (min {arr.min()})")
     return arr.astype(np.int64, copy=False)
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` as a bool; ``TypeError`` naming ``name`` for anything but True/False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)

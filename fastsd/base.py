@@ -1,4 +1,4 @@
-"""The estimator base shared by every fastsd model: parameters, state, save and load.
+"""The estimator base of every fastsd rule: parameters, state, the training skeleton.
 
 Models follow scikit-learn's conventions: the constructor only stores its arguments,
 ``get_params``/``set_params`` read and change them, and learned state lives in
@@ -8,31 +8,16 @@ chosen point; it is validated when next used.
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import warnings
-import zipfile
 from typing import Any, ClassVar
 
 import numpy as np
 
-from . import __version__
 from ._compile import compiling
-from ._io import atomic_open
 from ._memory import check_memory, warn_slow
-from ._validation import check_dtype
-
-FORMAT = "fastsd-model"
-FORMAT_VERSION = 1
-
-#: Model classes by name, filled by ``register``; ``load`` uses it to rebuild any model.
-MODELS: dict[str, type["PrototypeModel"]] = {}
-
-
-def register(cls):
-    """Class decorator: make ``cls`` loadable by :func:`load`."""
-    MODELS[cls.__name__] = cls
-    return cls
+from ._validation import check_inputs, check_number, check_random_state
+from .passes import Pass, Schedule, check_order, run_pass
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -42,11 +27,29 @@ class NotFittedError(ValueError, AttributeError):
 class PrototypeModel:
     """Base class: parameter handling, state checks and ``.npz`` persistence.
 
-    Subclasses set ``_state`` to a mapping of state attribute name to a function of
-    ``(n_neurons, n_features)`` giving its shape, and implement ``_check_params``.
+    A rule subclasses it and supplies (``docs/contributing.md`` walks through one):
+
+    - ``_state``: state attribute name -> function of ``(n_neurons, n_features)``
+      giving its shape (the prototypes ``weights_`` first);
+    - ``__init__`` storing its parameters, and ``_check_params()`` returning them
+      validated (with ``n_neurons``, ``dtype`` and ``batch_size``);
+    - ``_init_state(n_features, rng, dtype)``, ``_make_pass(state, params, schedule)``
+      returning a :class:`fastsd.passes.Pass`, and ``_respond(state, X)`` for
+      :meth:`transform`;
+    - optionally ``_winners(state, X)`` (the WTA score ``"response"``), ``_logits(state,
+      X)`` (the probe's ``"logit"`` features), ``recommended_epochs`` and ``presets``.
+
+    The base owns everything else: fit and partial_fit, sample orders, chunking,
+    threads, progress bar, divergence rollback, history, resources, save and load.
     """
 
     _state: ClassVar[dict[str, Any]] = {}
+    #: Label of the progress bar.
+    _progress_name: ClassVar[str] = "training"
+    #: Epochs ``fastsd train`` and :func:`fastsd.train` run by default.
+    recommended_epochs: ClassVar[int] = 1
+    #: Named settings (parameters and ``epochs``/``samples_per_epoch``), e.g. a paper's.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     # -- parameters ---------------------------------------------------------------
     @classmethod
@@ -110,8 +113,6 @@ class PrototypeModel:
         return out
 
     # -- training skeleton ----------------------------------------------------------
-    _progress_name: ClassVar[str] = "training"
-
     def fit(self, X, y=None, *, epochs=1, samples_per_epoch=None, eval_set=None,
             progress=False):
         """Initialise from ``random_state`` and train for ``epochs`` epochs.
@@ -138,9 +139,6 @@ class PrototypeModel:
         -------
         self
         """
-        from tqdm.auto import tqdm
-
-        from ._validation import check_inputs, check_number, check_random_state
         from .history import TrainingHistory, show_accuracy
 
         params = self._check_params()
@@ -149,25 +147,79 @@ class PrototypeModel:
         epochs = check_number("epochs", epochs, low=1, integer=True)
         per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
             "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
-        self._check_fit(params, per_epoch)
+        _check_batch(params, per_epoch, "samples per epoch")
         self._check_resources(params, X, per_epoch)
         history = TrainingHistory(X, y, eval_set)
         rng = check_random_state(self.random_state)
-        with tqdm(total=epochs * per_epoch, unit="sample", disable=not progress,
-                  desc=self._progress_name, smoothing=0.1) as bar:
+        with self._bar(epochs * per_epoch, progress) as bar:
             with compiling(bar, "preparing the training kernels"):
                 self._prepare(X, per_epoch)
             self._init_state(X.shape[1], rng, params["dtype"])
+            self.samples_seen_ = 0
             self._rng = rng
             history.start_clock()
             with compiling(bar, "preparing the evaluator"):
                 history.record(self, 0)
             for epoch in range(epochs):
                 order = rng.permutation(X.shape[0])[:per_epoch]
-                self._fit_epoch(X, order, epoch, epochs, params, bar)
+                schedule = Schedule(epoch * per_epoch, epochs * per_epoch)
+                self._run_pass(X, order, params, bar, schedule)
                 show_accuracy(bar, history.record(self, (epoch + 1) * per_epoch))
         self.history_ = history.as_dict()
         return self
+
+    def partial_fit(self, X, y=None, *, order=None, progress=False):
+        """One pass over ``X[order]`` from the current state, at the fixed rates.
+
+        If there is no state yet it is initialised from ``random_state`` first.
+        ``order`` defaults to a fresh random permutation of all rows.
+
+        Returns
+        -------
+        self
+        """
+        return self._partial_fit(X, order, progress)
+
+    def _partial_fit(self, X, order, progress, **options):
+        """:meth:`partial_fit`, with ``options`` for the rule's ``_make_pass``."""
+        params = self._check_params()
+        self._check_resources(params, X, None if order is None else np.size(order))
+        fresh = not self._has_state()
+        X = check_inputs(X, dtype=params["dtype"],
+                         n_features=None if fresh else self.n_features_in_)
+        self._check_resources(params, X, X.shape[0] if order is None else np.size(order))
+        if order is not None:
+            order = check_order(order, X.shape[0])
+        _check_batch(params, X.shape[0] if order is None else order.size,
+                     "samples in X" if order is None else "samples in order")
+        if getattr(self, "_rng", None) is None:
+            self._rng = check_random_state(self.random_state)
+        if fresh:
+            self._init_state(X.shape[1], self._rng, params["dtype"])
+            self.samples_seen_ = 0
+        if order is None:
+            order = self._rng.permutation(X.shape[0])
+        with self._bar(order.size, progress) as bar:
+            self._run_pass(X, order, params, bar, None, **options)
+        return self
+
+    def _bar(self, total: int, progress: bool):
+        from tqdm.auto import tqdm
+        return tqdm(total=total, unit="sample", disable=not progress,
+                    desc=self._progress_name, smoothing=0.1)
+
+    def _run_pass(self, X, order, params, bar, schedule, **options) -> None:
+        """One pass on working copies of the state; commit them only if it succeeds
+        (a diverged or interrupted pass leaves the model as it was)."""
+        state = {name: value.copy() for name, value in
+                 self._checked_state(params["n_neurons"], params["dtype"]).items()}
+        pass_ = self._make_pass(state, params, schedule, **options)
+        key = (type(self).__name__, *state[next(iter(self._state))].shape,
+               params["batch_size"], params["dtype"].name)
+        run_pass(pass_, X, order, bar, key)
+        for name, value in pass_.state().items():
+            setattr(self, name, value)
+        self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
 
     def _check_resources(self, params: dict, X, n_samples: int | None = None) -> None:
         """Refuse a pass whose arrays cannot fit in memory, before allocating them, and
@@ -220,15 +272,31 @@ class PrototypeModel:
         """Hook: parameter changes that make a model tiny but keep its kernels' types."""
         return {"n_neurons": 4}
 
-    def _check_fit(self, params: dict, per_epoch: int) -> None:
-        """Hook: reject fit arguments that do not suit the parameters (default: none)."""
-
-    def _fit_epoch(self, X, order, epoch, epochs, params, bar) -> None:  # pragma: no cover
-        """Hook: train one epoch of ``fit`` on ``X[order]`` (epoch ``epoch`` of ``epochs``)."""
+    def _init_state(self, n_features: int, rng, dtype) -> None:  # pragma: no cover
+        """Hook: set the state attributes for ``n_features`` inputs, drawn from ``rng``."""
         raise NotImplementedError
 
-    def _init_state(self, n_features, rng, dtype) -> None:  # pragma: no cover
+    def _make_pass(self, state: dict, params: dict, schedule: Schedule | None,
+                   **options) -> Pass:  # pragma: no cover
+        """Hook: the :class:`fastsd.passes.Pass` training ``state`` (working copies,
+        in place). ``schedule``: where the pass lies in a fit (None: ``partial_fit``)."""
         raise NotImplementedError
+
+    def _respond(self, state: dict, X: np.ndarray) -> np.ndarray:  # pragma: no cover
+        """Hook: the network's response to ``X`` (n_samples, n_neurons)."""
+        raise NotImplementedError
+
+    # -- inference ------------------------------------------------------------------
+    def transform(self, X) -> np.ndarray:
+        """The network's response to ``X``, (n_samples, n_neurons) (see the class)."""
+        params = self._check_params()
+        state = self._checked_state(params["n_neurons"], params["dtype"])
+        X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_)
+        return self._respond(state, X)
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """``fit(X, **fit_params).transform(X)``."""
+        return self.fit(X, y, **fit_params).transform(X)
 
     @property
     def n_features_in_(self) -> int:
@@ -239,89 +307,19 @@ class PrototypeModel:
 
     # -- persistence --------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write parameters and state to ``path`` as ``.npz`` (atomic, no pickle)."""
-        params = self.get_params()
-        check_dtype(params.get("dtype", "float64"))
-        meta = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "model": type(self).__name__,
-            "fastsd_version": __version__, "params": _jsonable(params),
-            "samples_seen": int(getattr(self, "samples_seen_", 0)),
-        }
-        arrays = {"meta": np.array(json.dumps(meta))}
-        if self._has_state():
-            for name in self._state:
-                arrays[name] = np.asarray(getattr(self, name))
-        history = getattr(self, "history_", None)
-        if history:
-            arrays["history"] = np.array(json.dumps(_jsonable(history)))
-        with atomic_open(path, "wb") as fh:
-            np.savez(fh, **arrays)
+        """Write parameters and state to ``path`` as ``.npz`` (atomic, no pickle;
+        :mod:`fastsd.persistence`)."""
+        from .persistence import save
+        save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """Read a model of this class written by :meth:`save` (``.npz``, no pickle)."""
+        from .persistence import load
+        return load(path, expected=cls)
 
 
-def _jsonable(obj):
-    """Convert numpy scalars/arrays inside dicts and lists to plain Python for JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.random.Generator):
-        raise TypeError("cannot save a model whose random_state is a Generator; use an int")
-    return obj
-
-
-def load(path: str | os.PathLike, expected: type[PrototypeModel] | None = None):
-    """Load any fastsd model written by ``save``.
-
-    Raises ``ValueError`` naming the problem for a missing, unreadable, truncated or
-    foreign file, or for state that does not fit the saved parameters.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            files = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable fastsd model file (.npz): {exc}") from exc
-    if "meta" not in files:
-        raise ValueError(f"{path} is not a fastsd model file: it has no 'meta' entry "
-                         f"(entries: {', '.join(sorted(files)) or 'none'})")
-    try:
-        meta = json.loads(str(files.pop("meta")))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ValueError(f"{path}: the model metadata is not valid JSON ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a fastsd model file (format {meta!r:.80})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} was written by a newer fastsd (format version "
-                         f"{meta['format_version']}); upgrade fastsd to read it")
-    cls = MODELS.get(meta.get("model"))
-    if cls is None:
-        raise ValueError(f"{path}: unknown model type {meta.get('model')!r}")
-    if expected is not None and not issubclass(cls, expected):
-        raise ValueError(f"{path} holds a {cls.__name__}, not a {expected.__name__}")
-    params = meta.get("params", {})
-    unknown = set(params) - set(cls._param_names())
-    if unknown:
-        raise ValueError(f"{path}: unknown parameters for {cls.__name__}: {sorted(unknown)}")
-    model = cls(**params)
-    model._check_params()
-    history = files.pop("history", None)
-    if files:
-        missing = [name for name in cls._state if name not in files]
-        if missing:
-            raise ValueError(f"{path}: missing state {missing}")
-        for name in cls._state:
-            setattr(model, name, files[name])
-        dtype = check_dtype(params.get("dtype", "float64"))
-        model._checked_state(model._n_neurons(), dtype)  # shapes and finiteness
-        for name in cls._state:
-            setattr(model, name, np.ascontiguousarray(files[name], dtype=dtype))
-        model.samples_seen_ = int(meta.get("samples_seen", 0))
-    if history is not None:
-        model.history_ = json.loads(str(history))
-    return model
+def _check_batch(params: dict, n: int, what: str) -> None:
+    if params["batch_size"] > n:
+        raise ValueError(f"batch_size={params['batch_size']} is larger than the {n} "
+                         f"{what}; lower batch_size")

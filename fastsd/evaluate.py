@@ -7,8 +7,9 @@ class of its winner. Three scores:
 - ``"cosine"``: rows of ``W`` scaled to unit L2 norm, score ``Ŵ x`` (the notebook's
   ``wta_classification``); an all-zero row scores 0;
 - ``"raw"``: score ``W x``;
-- ``"response"``: SparseDream's own ``o`` (steps 1–3 with the trained thresholds and
-  inhibition; the notebook's ``wta_classification_sparse``).
+- ``"response"``: the rule's own response, for rules that define one (``_winners``):
+  SparseDream's ``o`` (steps 1–3 with the trained thresholds and inhibition; the
+  notebook's ``wta_classification_sparse``), SoftHebb's ``u = W x + b``.
 
 A neuron that wins no training sample has no class (-1): test samples it wins count as
 errors, in no column of the confusion matrix (the notebook silently gave such neurons
@@ -27,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import check_dtype, check_inputs, check_labels, check_number
-from .base import PrototypeModel
 from .kernels import wta as kernel
 
 SCORES = ("cosine", "raw", "response")
@@ -191,18 +191,15 @@ def _check_label_range(y, n_classes, name) -> None:
 
 # ----------------------------------------------------------------------------- state
 def _state(model_or_weights) -> dict:
-    """Weights (and thresholds/inhibition if any) as validated arrays, plus the dtype."""
+    """Validated weights and dtype of a model or weights array, with the model and its
+    checked state for the scores a rule defines itself (see :func:`_is_model`)."""
     obj = model_or_weights
-    if isinstance(obj, PrototypeModel):
+    if _is_model(obj):
         params = obj._check_params()
-        dtype = check_dtype(params.get("dtype", "float64"))
-        state = obj._checked_state(obj._n_neurons(), dtype)
-        W = state["weights_"]
-        out = {"weights": W, "dtype": dtype, "what": f"a {type(obj).__name__}"}
-        if "thresholds_" in state and "inhibition_" in state:
-            out["thresholds"] = state["thresholds_"]
-            out["inhibition"] = state["inhibition_"]
-        return out
+        dtype = np.dtype(params["dtype"])
+        state = obj._checked_state(params["n_neurons"], dtype)
+        return {"weights": state["weights_"], "dtype": dtype,
+                "what": f"a {type(obj).__name__}", "model": obj, "state": state}
     if hasattr(obj, "weights_"):
         what = f"a {type(obj).__name__}"
         raw = getattr(obj, "weights_")
@@ -211,22 +208,27 @@ def _state(model_or_weights) -> dict:
         dtype = np.dtype(np.float32) if np.asarray(raw).dtype == np.float32 \
             else np.dtype(np.float64)
         W = _weights_array(raw, dtype, f"{type(obj).__name__}.weights_")
-        out = {"weights": W, "dtype": dtype, "what": what}
-        t, L = getattr(obj, "thresholds_", None), getattr(obj, "inhibition_", None)
-        if t is not None and L is not None:
-            N = W.shape[0]
-            t, L = np.asarray(t), np.asarray(L)
-            if t.shape != (N,) or L.shape != (N, N):
-                raise ValueError(f"thresholds_ {t.shape} / inhibition_ {L.shape} do not "
-                                 f"fit weights_ {W.shape}: expected ({N},) and ({N}, {N})")
-            out["thresholds"] = _finite("thresholds_", t)
-            out["inhibition"] = _finite("inhibition_", L)
-        return out
+        return {"weights": W, "dtype": dtype, "what": what}
     if obj is None or isinstance(obj, (str, bytes, dict)):
         raise TypeError("model_or_weights must be a fitted model (with weights_) or a "
                         f"2-D weights array, got {type(obj).__name__}")
     return {"weights": _weights_array(obj, np.dtype(np.float64), "weights"),
             "dtype": np.dtype(np.float64), "what": "a weights array"}
+
+
+def _is_model(obj) -> bool:
+    """Whether ``obj`` follows the model protocol the evaluators read: ``weights_``
+    (the prototypes, first state attribute), ``_check_params()`` and
+    ``_checked_state(n_neurons, dtype)``; optionally ``_winners(state, X)`` (the
+    ``"response"`` score) and ``_logits(state, X)`` (the probe's ``"logit"``)."""
+    return (not isinstance(obj, type) and hasattr(obj, "_checked_state")
+            and hasattr(obj, "_check_params"))
+
+
+def _rule_hook(state, name: str):
+    """The rule's own ``name`` method (``_winners``, ``_logits``) or None."""
+    model = state.get("model")
+    return getattr(model, name, None) if model is not None else None
 
 
 def _weights_array(value, dtype, name) -> np.ndarray:
@@ -288,23 +290,22 @@ class _Scorer:
         self._linear = {}
 
     def available(self, score) -> bool:
-        return score != "response" or "thresholds" in self.state
+        return score != "response" or _rule_hook(self.state, "_winners") is not None
 
     def require(self, score) -> None:
         """Raise a ValueError if ``score`` does not apply to these weights."""
         if not self.available(score):
-            raise ValueError(f"score='response' needs the thresholds_ and inhibition_ of a "
-                             f"fitted SparseDream; {self.state['what']} has none (use "
-                             "'cosine' or 'raw')")
+            raise ValueError(f"score='response' needs a model whose rule defines its own "
+                             f"response winners (SparseDream, SoftHebb); "
+                             f"{self.state['what']} has none (use 'cosine' or 'raw')")
 
     def winners(self, X, score) -> np.ndarray:
         """Winning neuron of every row of ``X`` (int64)."""
         out = np.empty(X.shape[0], dtype=np.int64)
         if score == "response":
             self.require(score)
-            t = np.ascontiguousarray(self.state["thresholds"], dtype=np.float64)
-            L = np.ascontiguousarray(self.state["inhibition"], dtype=np.float64)
-            return kernel.response_winners(X, np.ascontiguousarray(self.W.T), t, L, out)
+            winners = _rule_hook(self.state, "_winners")(self.state["state"], X)
+            return np.asarray(winners, dtype=np.int64)
         return kernel.linear_winners(X, *self.linear(score), out)
 
     def linear(self, score):
@@ -344,9 +345,9 @@ def wta(model_or_weights, x_train, y_train, x_test, y_test, *, score="cosine",
     Parameters
     ----------
     model_or_weights : fitted model or array-like (n_neurons, n_features)
-        A fitted :class:`~fastsd.SparseDream` supports all three scores; any other model
-        with ``weights_``, or a plain weights array (used in float64), supports
-        ``"cosine"`` and ``"raw"``.
+        Any fitted model or plain weights array (used in float64) supports
+        ``"cosine"`` and ``"raw"``; a model whose rule defines its own response
+        (SparseDream, SoftHebb) also ``"response"``.
     x_train, x_test : array-like (n, n_features), values in [0, 1]
     y_train, y_test : array-like of int (n,)
         Non-negative integer labels.
@@ -361,8 +362,8 @@ def wta(model_or_weights, x_train, y_train, x_test, y_test, *, score="cosine",
     Raises
     ------
     ValueError, TypeError
-        For bad inputs (naming the problem), or ``score="response"`` without thresholds
-        and inhibition.
+        For bad inputs (naming the problem), or ``score="response"`` for a model
+        whose rule defines no response.
     """
     score = _score_name(score)
     scorer = _Scorer(_state(model_or_weights))
@@ -379,12 +380,18 @@ def wta_all(model, x_train, y_train, x_test, y_test, *, n_classes=None) -> dict:
     Returns
     -------
     dict of str to WTAResult
-        In the order of :data:`SCORES`; ``"response"`` only for models with thresholds
-        and inhibition (SparseDream).
+        In the order of :data:`SCORES`; ``"response"`` only for models whose rule
+        defines one.
     """
     scorer = _Scorer(_state(model))
     data = _data(scorer.state, x_train, y_train, x_test, y_test, n_classes)
     return {s: _evaluate(scorer, s, *data) for s in SCORES if scorer.available(s)}
+
+
+def available_scores(model_or_weights) -> tuple[str, ...]:
+    """The scores of :data:`SCORES` that apply to ``model_or_weights``."""
+    scorer = _Scorer(_state(model_or_weights))
+    return tuple(s for s in SCORES if scorer.available(s))
 
 
 def cosine_wta(weights, x_train, y_train, x_test, y_test, *, n_classes=None) -> WTAResult:

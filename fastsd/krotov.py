@@ -2,32 +2,16 @@
 units" (Krotov & Hopfield, PNAS 2019) as an estimator."""
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import base
-from ._threads import ThreadChooser
-from ._validation import (
-    check_dtype, check_fits_dtype, check_inputs, check_number, check_random_state,
-)
+from ._tunables import PROBE_ROUNDS
+from ._validation import check_dtype, check_fits_dtype, check_number
 from .kernels import krotov as kernel
-from .sparsedream import TrainingDiverged, _check_order
-
-#: Samples handed to the compiled pass per call (rounded down to whole batches, at
-#: least one): bounds the time between progress-bar updates and Ctrl-C checks.
-#: Chunking does not change results.
-CHUNK = 6000
-
-#: Chooses one or all threads for a pass by timing its first batches.
-_CHOOSER = ThreadChooser()
-#: Turns of the probe on each setting (its fastest turn of each is compared).
-PROBE_ROUNDS = 4
+from .passes import Pass
 
 
-@base.register
 class KrotovHopfield(base.PrototypeModel):
     """Krotov & Hopfield's competing hidden units (unsupervised, mini-batch).
 
@@ -42,10 +26,10 @@ class KrotovHopfield(base.PrototypeModel):
     ----------
     n_neurons : int, default 100
         Number of hidden units N.
-    eps0 : float, default 0.02
+    eps0 : float, default 0.05
         Learning rate (> 0): the first epoch's rate in :meth:`fit` (annealed linearly
         to 0 over its epochs), the default fixed rate of :meth:`partial_fit`.
-    delta : float, default 0.4
+    delta : float, default 0.2
         Strength of the anti-Hebbian update of the k-th ranked unit (>= 0).
     p : float, default 2.0
         Lebesgue-norm exponent (>= 1). Integer values are computed with products;
@@ -90,7 +74,13 @@ class KrotovHopfield(base.PrototypeModel):
 
     _state = {"weights_": lambda n, m: (n, m)}
 
-    def __init__(self, n_neurons=100, *, eps0=0.02, delta=0.4, p=2.0, k=2, batch_size=100,
+    _progress_name = "Krotov-Hopfield"
+    recommended_epochs = 20
+    #: The settings of Krotov & Hopfield's notebook (``bench/krotov_notebook.py``).
+    presets = {"notebook": dict(eps0=0.02, delta=0.4, p=2.0, k=2, batch_size=100,
+                                prec=1e-30, dtype="float64")}
+
+    def __init__(self, n_neurons=100, *, eps0=0.05, delta=0.2, p=2.0, k=2, batch_size=100,
                  prec=1e-30, dtype="float64", random_state=None):
         self.n_neurons = n_neurons
         self.eps0 = eps0
@@ -140,17 +130,6 @@ class KrotovHopfield(base.PrototypeModel):
     def _init_state(self, n_features: int, rng: np.random.Generator, dtype) -> None:
         n = self._n_neurons()
         self.weights_ = rng.normal(0.0, 1.0, size=(n, n_features)).astype(dtype)
-        self.samples_seen_ = 0
-
-    _progress_name = "Krotov-Hopfield"
-
-    def _check_fit(self, params, per_epoch) -> None:
-        _check_batch(params["batch_size"], per_epoch, "samples per epoch")
-
-    def _fit_epoch(self, X, order, epoch, epochs, params, bar) -> None:
-        """Epoch ``e`` of ``fit`` runs at ``eps0 * (1 - e / epochs)``, the notebook's
-        annealing with ``Nep = epochs``."""
-        self._run_pass(X, order, params["eps0"] * (1 - epoch / epochs), params, bar)
 
     def partial_fit(self, X, y=None, *, order=None, eps=None, progress=False):
         """One pass over ``X[order]`` in batches of ``batch_size`` at the fixed rate
@@ -159,91 +138,62 @@ class KrotovHopfield(base.PrototypeModel):
         If there are no weights yet they are initialised from ``random_state`` first.
         ``order`` defaults to a fresh random permutation of all rows. To continue an
         annealed schedule by hand, pass ``eps=eps0 * (1 - e / n_epochs)`` for epoch ``e``.
+
+        Returns
+        -------
+        self
         """
-        params = self._check_params()
         if eps is not None:
             eps = check_number("eps", eps, low=0, low_open=True)
-            check_fits_dtype("eps", eps, params["dtype"])
-        else:
-            eps = params["eps0"]
-        self._check_resources(params, X)
-        fresh = not self._has_state()
-        n_features = None if fresh else np.shape(self.weights_)[1]
-        X = check_inputs(X, dtype=params["dtype"], n_features=n_features)
-        self._check_resources(params, X)
-        if order is not None:
-            order = _check_order(order, X.shape[0])
-            _check_batch(params["batch_size"], order.size, "samples in order")
-        else:
-            _check_batch(params["batch_size"], X.shape[0], "samples in X")
-        if getattr(self, "_rng", None) is None:
-            self._rng = check_random_state(self.random_state)
-        if fresh:
-            self._init_state(X.shape[1], self._rng, params["dtype"])
-        if order is None:
-            order = self._rng.permutation(X.shape[0])
-        with tqdm(total=order.size, unit="sample", disable=not progress,
-                  desc="Krotov-Hopfield") as bar:
-            self._run_pass(X, order, eps, params, bar)
-        return self
+            check_fits_dtype("eps", eps, self._check_params()["dtype"])
+        return self._partial_fit(X, order, progress, eps=eps)
 
-    def _run_pass(self, X, order, eps, params, bar) -> None:
-        """One pass on a copy of the weights; commit it only if it stayed finite."""
-        dtype = params["dtype"]
-        W = self._checked_state(params["n_neurons"], dtype)["weights_"]
-        batch = params["batch_size"]
-        W, ST, p_int, q = kernel.pass_state(W, params["p"])
-        max_threads = numba.get_num_threads()
-        ws = kernel.Workspace(batch, W.shape[0], W.shape[1], params["k"], dtype)
-        t = dtype.type
-        order = np.ascontiguousarray(order, dtype=np.int64)
-
-        def run(start, stop, threads):
-            numba.set_num_threads(threads)
-            try:
-                done = kernel.krotov_pass(X, order, start, stop, batch, W, ST, p_int, q,
-                                          params["k"], t(params["delta"]), t(eps),
-                                          t(params["prec"]), ws)
-            finally:
-                numba.set_num_threads(max_threads)
-            if done < 0:
-                raise TrainingDiverged(
-                    f"training diverged: the weights became NaN or infinite by sample "
-                    f"{stop} of this pass (eps={eps:g}, p={params['p']}); lower eps0/eps. "
-                    "The model keeps the weights it had before this pass.")
-            bar.update(stop - start)
-
-        key = (*W.shape, batch, dtype.name)
-        threads, position = _CHOOSER.start(key, run, order.size, batch, max_threads,
-                                            rounds=PROBE_ROUNDS)
-        step = max(1, CHUNK // batch) * batch
-        _CHOOSER.run_chunks(key, run, position, order.size, step, threads, max_threads)
-        self.weights_ = W
-        self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
+    def _make_pass(self, state, params, schedule, eps=None):
+        """Epoch ``e`` of ``fit`` runs at ``eps0 * (1 - e / epochs)``, the notebook's
+        annealing with ``Nep = epochs``; ``partial_fit`` at ``eps`` (default ``eps0``)."""
+        if eps is None:
+            eps = params["eps0"] * (1 - (schedule.at(0) if schedule else 0.0))
+        return _KrotovPass(state["weights_"], params, eps)
 
     # -- inference ------------------------------------------------------------------
-    def transform(self, X) -> np.ndarray:
+    def _respond(self, state, X) -> np.ndarray:
         """Hidden drives ``I`` (n_samples, n_neurons): ``X (sign(W)|W|^(p-1))ᵀ``, the
         transpose of the rule's ``I = S Xᵀ``. Unit ``i`` of the result is sample-wise
         ``Σ_j sign(W_ij)|W_ij|^(p-1) X_j``; its argmax is the winning unit."""
-        params = self._check_params()
-        W = self._checked_state(params["n_neurons"], params["dtype"])["weights_"]
-        X = check_inputs(X, dtype=params["dtype"], n_features=W.shape[1])
-        _, ST, _, _ = kernel.pass_state(W, params["p"])
-        out = np.empty((X.shape[0], params["n_neurons"]), dtype=params["dtype"])
+        _, ST, _, _ = kernel.pass_state(state["weights_"], self._check_params()["p"])
+        out = np.empty((X.shape[0], ST.shape[1]), dtype=X.dtype)
         return kernel.hidden_drive(X, ST, out)
 
-    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
-        """``fit(X, **fit_params).transform(X)``."""
-        return self.fit(X, **fit_params).transform(X)
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "KrotovHopfield":
-        """Read a model written by :meth:`save` (``.npz``, no pickle)."""
-        return base.load(path, expected=cls)
+class _KrotovPass(Pass):
+    """A pass of :func:`fastsd.kernels.krotov.krotov_pass` at the fixed rate ``eps``;
+    its batches may use all threads (chosen by a probe of a few batches)."""
 
+    probe_rounds = PROBE_ROUNDS
 
-def _check_batch(batch_size: int, n: int, what: str) -> None:
-    if batch_size > n:
-        raise ValueError(f"batch_size={batch_size} is larger than the {n} {what}; "
-                         "lower batch_size")
+    def __init__(self, W, params, eps):
+        self.W, self.ST, self.p_int, self.q = kernel.pass_state(W, params["p"])
+        self.params, self.eps = params, eps
+        self.batch_size = params["batch_size"]
+        self.max_threads = numba.get_num_threads()
+        self.ws = kernel.Workspace(self.batch_size, *self.W.shape, params["k"],
+                                   self.W.dtype)
+
+    def run(self, X, order, start, stop, threads) -> int:
+        t, p = self.W.dtype.type, self.params
+        numba.set_num_threads(threads)
+        try:
+            done = kernel.krotov_pass(X, order, start, stop, self.batch_size, self.W,
+                                      self.ST, self.p_int, self.q, p["k"], t(p["delta"]),
+                                      t(self.eps), t(p["prec"]), self.ws)
+        finally:
+            numba.set_num_threads(self.max_threads)
+        return -1 if done >= 0 else stop
+
+    def state(self) -> dict:
+        return {"weights_": self.W}
+
+    def diverged(self, position: int) -> str:
+        return (f"training diverged: the weights became NaN or infinite by sample "
+                f"{position} of this pass (eps={self.eps:g}, p={self.params['p']}); lower "
+                "eps0/eps. The model keeps the weights it had before this pass.")

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import expit
 
 from ._threads import one_blas_thread
 from ._validation import check_labels, check_number
@@ -138,19 +137,20 @@ def _feature_map(model_or_features, features):
 
     if features == "drive":
         return drive, "drive", state
-    if "thresholds" not in state or (features == "response"
-                                     and not hasattr(obj, "transform")):
-        raise ValueError(f"features={features!r} needs a fitted SparseDream; "
-                         f"{state['what']} has no thresholds_/inhibition_ (use "
-                         "features='drive')")
+    model = state.get("model")
     if features == "response":
-        return obj.transform, "response", state
-    t = state["thresholds"].astype(np.float64)
-    L = state["inhibition"].astype(np.float64)
+        if model is None:
+            raise ValueError(f"features='response' needs a fitted fastsd model; "
+                             f"{state['what']} has no response (use features='drive')")
+        return model.transform, "response", state
+    logits = getattr(model, "_logits", None)
+    if logits is None:
+        raise ValueError(f"features='logit' needs a model whose rule defines logits "
+                         f"(SparseDream); {state['what']} has none (use features='drive' "
+                         "or 'response')")
 
-    def logit(X):  # steps 1-3 without the last sigmoid
-        a = drive(X)
-        return a - expit(a - t) @ L.T - t
+    def logit(X):
+        return logits(state["state"], X)
 
     return logit, "logit", state
 

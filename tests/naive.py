@@ -1,5 +1,5 @@
-"""Plain-numpy references written straight from the rule (README, "The SparseDream
-rule"; the mini-batch scheme: ``fastsd/kernels/minibatch.py``), for testing the kernels.
+"""Plain-numpy references written straight from the rule (``docs/rules/sparsedream.md``,
+steps 1-8; the mini-batch scheme: ``docs/minibatch.md``), for testing the kernels.
 
 They mirror the notebook's column-vector style and favour clarity over speed.
 """

@@ -139,8 +139,9 @@ def test_ties_go_to_lowest_index():
     W[35] = W[36] = W[2] = W[30]
     X = rng.random((50, 20)) * W[30] ** 2  # favours neuron 30 and its copies
     for score in ("cosine", "raw", "response"):
-        model = type("M", (), {"weights_": W, "thresholds_": np.zeros(37),
-                               "inhibition_": np.zeros((37, 37))})()
+        model = SparseDream(37, dtype="float64")
+        model.weights_, model.thresholds_ = W, np.zeros(37)
+        model.inhibition_ = np.zeros((37, 37))
         won = E._Scorer(E._state(model)).winners(X, score)
         assert not np.isin(won, [30, 35, 36]).any()  # 2 is the lowest of each group
         assert np.array_equal(won, np.argmax(naive_wta.scores(score, model, X), axis=1))
@@ -275,7 +276,7 @@ def test_bad_scores_and_models(data):
         E.wta(W, *data, score="dot")
     with pytest.raises(TypeError, match="score must be one of"):
         E.wta(W, *data, score=1)
-    with pytest.raises(ValueError, match="score='response' needs the thresholds_"):
+    with pytest.raises(ValueError, match="score='response' needs a model whose rule defines"):
         E.wta(W, *data, score="response")
     with pytest.raises(ValueError, match="weights contains NaN"):
         E.wta(np.where(W > 0.5, np.nan, W), *data)

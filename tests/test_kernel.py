@@ -20,6 +20,10 @@ import naive
 from conftest import image_like
 from fastsd.kernels import sparsedream as kernel
 from fastsd.kernels.common import apply_sigmoid
+from conftest import reference_defaults
+from fastsd import SparseDream
+
+SD = reference_defaults(SparseDream)
 
 PARAMS = dict(xi=0.05, sp=0.05, gamma=0.5, beta=0.01, prec=1e-3)
 N, M, N_SAMPLES = 24, 64, 600
@@ -316,11 +320,12 @@ def test_two_part_pass_is_bit_identical_to_the_serial_pass(case, dtype, n):
 def test_model_uses_two_parts_above_the_threshold(monkeypatch):
     """The estimator's per-sample path from ``PARTS_MIN_NEURONS`` on: same results as
     the serial path, and the two-part kernel really ran (on the chosen threads)."""
-    from fastsd import sparsedream as model_module
+    from fastsd import passes, sparsedream_passes
+    from fastsd._threads import ThreadChooser
 
     X = image_like(13000, 16, seed=5)
     kw = dict(xi=0.05, sp=0.05, gamma=0.5, beta=0.01, random_state=3)
-    serial = model_module.SparseDream(12, **kw).fit(X)
+    serial = SD(12, **kw).fit(X)
     calls = []
     real = kernel.sparsedream_pass_parts
 
@@ -328,10 +333,10 @@ def test_model_uses_two_parts_above_the_threshold(monkeypatch):
         calls.append(args[2])
         return real(*args)
 
-    monkeypatch.setattr(model_module, "PARTS_MIN_NEURONS", 8)
-    monkeypatch.setattr(model_module, "_CHOOSER", model_module.ThreadChooser())
+    monkeypatch.setattr(sparsedream_passes, "PARTS_MIN_NEURONS", 8)
+    monkeypatch.setattr(passes, "_CHOOSER", ThreadChooser())
     monkeypatch.setattr(kernel, "sparsedream_pass_parts", spy)
-    parts = model_module.SparseDream(12, **kw).fit(X)
+    parts = SD(12, **kw).fit(X)
     import numba
     if numba.get_num_threads() > 1:
         assert calls and calls[0] == 0  # the first chunk runs on two threads

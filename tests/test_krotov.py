@@ -32,14 +32,17 @@ from hypothesis import strategies as st
 
 import naive_kh
 from conftest import image_like
-from fastsd import base
+import fastsd
 from fastsd.kernels import krotov as kernel
-from fastsd import krotov as krotov_module
+from fastsd import passes
 from fastsd.krotov import KrotovHopfield
-from fastsd.sparsedream import SparseDream, TrainingDiverged
+from fastsd import SparseDream, TrainingDiverged
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "bench"))
 from krotov_notebook import notebook_krotov  # noqa: E402
+from conftest import reference_defaults
+
+KH = reference_defaults(KrotovHopfield)
 
 N, M, N_SAMPLES, BATCH = 24, 64, 530, 50   # 10 full batches and one of 30
 ATOL64, ATOL32 = 1e-10, 1e-4
@@ -145,18 +148,19 @@ def test_fit_same_with_any_thread_setting():
     X = image_like(400, M, seed=12)
     kw = dict(batch_size=10, random_state=2)    # 40 batches: probed
     before = numba.get_num_threads()
-    krotov_module._CHOOSER._choices.clear()
+    passes._CHOOSER._choices.clear()
     try:
         numba.set_num_threads(1)
-        one = KrotovHopfield(N, **kw).fit(X, epochs=2)
+        one = KH(N, **kw).fit(X, epochs=2)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = KrotovHopfield(N, **kw).fit(X, epochs=2)
+        many = KH(N, **kw).fit(X, epochs=2)
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one.weights_, many.weights_)
     if numba.config.NUMBA_NUM_THREADS > 1:  # the probe ran and its choice is remembered
-        (key, (threads, *_)), = krotov_module._CHOOSER._choices.items()
-        assert key == (numba.config.NUMBA_NUM_THREADS, N, M, 10, "float64")
+        (key, (threads, *_)), = passes._CHOOSER._choices.items()
+        assert key == (numba.config.NUMBA_NUM_THREADS, "KrotovHopfield", N, M, 10,
+                       "float64")
         assert threads in (1, numba.config.NUMBA_NUM_THREADS)
 
 
@@ -241,11 +245,11 @@ def test_fit_is_reproducible_and_follows_the_notebook_protocol():
     included."""
     X = image_like(300, M, seed=5)
     kw = dict(eps0=0.05, delta=0.3, p=3.0, k=3, batch_size=30)
-    a = KrotovHopfield(12, random_state=11, **kw).fit(X, epochs=3)
-    b = KrotovHopfield(12, random_state=11, **kw).fit(X, epochs=3)
+    a = KH(12, random_state=11, **kw).fit(X, epochs=3)
+    b = KH(12, random_state=11, **kw).fit(X, epochs=3)
     np.testing.assert_array_equal(a.weights_, b.weights_)
     assert a.samples_seen_ == 900
-    c = KrotovHopfield(12, random_state=12, **kw).fit(X, epochs=3)
+    c = KH(12, random_state=12, **kw).fit(X, epochs=3)
     assert not np.allclose(a.weights_, c.weights_)
     rng = np.random.default_rng(11)
     W_nb = notebook_krotov(X, rng.normal(0.0, 1.0, (12, M)), rng, Nep=3, eps0=0.05,
@@ -255,7 +259,7 @@ def test_fit_is_reproducible_and_follows_the_notebook_protocol():
 
 def test_fit_samples_per_epoch_and_float32():
     X = image_like(200, M, seed=6)
-    m = KrotovHopfield(8, batch_size=16, dtype="float32", random_state=0)
+    m = KH(8, batch_size=16, dtype="float32", random_state=0)
     m.fit(X, epochs=2, samples_per_epoch=50)  # batches of 16, 16, 16, 2
     assert m.weights_.dtype == np.float32 and m.samples_seen_ == 100
     rng = np.random.default_rng(0)
@@ -269,7 +273,7 @@ def test_fit_samples_per_epoch_and_float32():
 
 def test_partial_fit_semantics(case):
     X, order, _ = case
-    m = KrotovHopfield(N, eps0=0.03, batch_size=BATCH, random_state=3)
+    m = KH(N, eps0=0.03, batch_size=BATCH, random_state=3)
     m.partial_fit(X, order=order)           # fresh: W from normal(0, 1) of the seed
     W0 = np.random.default_rng(3).normal(0.0, 1.0, (N, M))
     W1 = run_reference(X, order, W0, eps=0.03, p=2.0, k=2, delta=0.4)  # default eps0
@@ -282,14 +286,14 @@ def test_partial_fit_semantics(case):
     m.partial_fit(X)                              # a random permutation of all rows
     assert m.samples_seen_ == order.size + 100 + X.shape[0]
     # fit after partial_fit starts afresh from random_state
-    fresh = KrotovHopfield(N, eps0=0.03, batch_size=BATCH, random_state=3).fit(X)
+    fresh = KH(N, eps0=0.03, batch_size=BATCH, random_state=3).fit(X)
     np.testing.assert_array_equal(m.fit(X).weights_, fresh.weights_)
     assert m.samples_seen_ == X.shape[0]
 
 
 def test_partial_fit_from_assigned_weights_and_divergence():
     X = image_like(100, M, seed=8)
-    m = KrotovHopfield(6, batch_size=10, dtype="float32")
+    m = KH(6, batch_size=10, dtype="float32")
     m.weights_ = np.ones((6, M))  # assigned by the user: converted to the dtype
     m.partial_fit(X, order=np.arange(100))
     assert m.weights_.dtype == np.float32
@@ -302,7 +306,7 @@ def test_partial_fit_from_assigned_weights_and_divergence():
 @pytest.mark.parametrize("p", [2.0, 3.0, 1.5])
 def test_transform_is_the_hidden_drive(p):
     X = image_like(50, M, seed=9)
-    m = KrotovHopfield(7, p=p, batch_size=10, random_state=1).fit(X)
+    m = KH(7, p=p, batch_size=10, random_state=1).fit(X)
     W = m.weights_
     expected = X @ (np.sign(W) * np.abs(W) ** (p - 1)).T
     out = m.transform(X)
@@ -313,11 +317,11 @@ def test_transform_is_the_hidden_drive(p):
 
 def test_save_load_roundtrip(tmp_path):
     X = image_like(120, M, seed=10)
-    m = KrotovHopfield(9, eps0=0.04, delta=0.2, p=3.0, k=4, batch_size=20, dtype="float32",
-                       random_state=5).fit(X, epochs=2)
+    m = KH(9, eps0=0.04, delta=0.2, p=3.0, k=4, batch_size=20, dtype="float32",
+           random_state=5).fit(X, epochs=2)
     path = tmp_path / "kh.npz"
     m.save(path)
-    for loaded in (KrotovHopfield.load(path), base.load(path)):
+    for loaded in (KrotovHopfield.load(path), fastsd.load(path)):
         assert type(loaded) is KrotovHopfield
         assert loaded.get_params() == m.get_params()
         np.testing.assert_array_equal(loaded.weights_, m.weights_)
@@ -327,7 +331,7 @@ def test_save_load_roundtrip(tmp_path):
     with pytest.raises(ValueError, match="holds a KrotovHopfield, not a SparseDream"):
         SparseDream.load(path)
     unfitted = tmp_path / "unfitted.npz"
-    KrotovHopfield(3).save(unfitted)
+    KH(3).save(unfitted)
     assert not KrotovHopfield.load(unfitted)._has_state()
 
 
@@ -351,13 +355,13 @@ def test_save_load_roundtrip(tmp_path):
 def test_bad_params(params, error, match):
     X = image_like(20, M)
     with pytest.raises(error, match=match):
-        KrotovHopfield(**{"n_neurons": 5, "batch_size": 10, **params}).fit(X)
+        KH(**{"n_neurons": 5, "batch_size": 10, **params}).fit(X)
 
 
 def test_bad_inputs():
     X = image_like(20, M)
-    m = KrotovHopfield(5, batch_size=10)
-    with pytest.raises(base.NotFittedError, match="no learned state"):
+    m = KH(5, batch_size=10)
+    with pytest.raises(fastsd.NotFittedError, match="no learned state"):
         m.transform(X)
     with pytest.raises(ValueError, match="batch_size=10 is larger than the 8 samples per"):
         m.fit(X[:8])
@@ -414,7 +418,7 @@ def test_mnist_matches_notebook_accuracy(mnist, one_thread, one_blas_thread):
     from fastsd.evaluate import cosine_wta
 
     X = mnist.x_train
-    model = KrotovHopfield(100, random_state=MNIST_SEED, **MNIST_RULE)
+    model = KH(100, random_state=MNIST_SEED, **MNIST_RULE)
     model.fit(X, epochs=MNIST_EPOCHS)
     ours = cosine_wta(model.weights_, X, mnist.y_train, mnist.x_test, mnist.y_test)
 

@@ -50,7 +50,7 @@ def test_n50000_float64_refused_on_this_machine_size():
     with pytest.raises(MemoryError, match="n_neurons=50000"):
         _memory.check_memory(
             fastsd.SparseDream(50000)._memory_needed(
-                fastsd.SparseDream(50000)._check_params(), 784),
+                fastsd.SparseDream(50000, dtype="float64")._check_params(), 784),
             model="SparseDream(n_neurons=50000)", available=24 * 2**30)
 
 

@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 import naive
 from conftest import image_like
 from fastsd import SparseDream
-from fastsd.minibatch import MiniBatchPass
+from fastsd.sparsedream_passes import MiniBatchWork as MiniBatchPass
+from conftest import reference_defaults
+
+SD = reference_defaults(SparseDream)
 
 RATES = dict(xi=0.05, sp=0.05, gamma=0.5, beta=0.01, prec=1e-3)
 
@@ -153,11 +156,11 @@ def test_min_response_errors():
     X = image_like(50, 16)
     for bad in (-0.1, 1.0):
         with pytest.raises(ValueError, match="min_response"):
-            SparseDream(4, batch_size=10, min_response=bad).fit(X)
+            SD(4, batch_size=10, min_response=bad).fit(X)
     with pytest.raises(TypeError, match="min_response"):
-        SparseDream(4, batch_size=10, min_response="small").fit(X)
+        SD(4, batch_size=10, min_response="small").fit(X)
     with pytest.raises(TypeError, match="saturate_excitation"):
-        SparseDream(4, batch_size=10, saturate_excitation="yes").fit(X)
+        SD(4, batch_size=10, saturate_excitation="yes").fit(X)
 
 
 def test_matches_reference_many_neurons():
@@ -240,7 +243,7 @@ def test_model_chunking_lines_up_with_batches():
     """A pass longer than one chunk gives the same result as one uninterrupted run."""
     X = image_like(9000, 16, seed=3)
     order = np.random.default_rng(4).permutation(9000)
-    model = SparseDream(8, **RATES, batch_size=64)
+    model = SD(8, **RATES, batch_size=64)
     W, t, L = _state(5, 8, 16)
     model.weights_, model.thresholds_, model.inhibition_ = W.copy(), t.copy(), L.copy()
     model.partial_fit(X, order=order)
@@ -254,11 +257,12 @@ def test_annealed_fit_does_not_depend_on_the_thread_probe(monkeypatch):
     """The first mini-batch pass times a few batches with two threads and with one
     (calls of other lengths); a pass right after reuses the choice without timing. The
     annealed rate is set per chunk, not per call, so both give the same result."""
-    from fastsd import sparsedream
+    from fastsd import passes
+    from fastsd._threads import ThreadChooser
 
-    monkeypatch.setattr(sparsedream, "_CHOOSER", sparsedream.ThreadChooser())
+    monkeypatch.setattr(passes, "_CHOOSER", ThreadChooser())
     X = image_like(5000, 32, seed=13)
-    fits = [SparseDream(8, **RATES, batch_size=20, anneal=True, random_state=3).fit(X)
+    fits = [SD(8, **RATES, batch_size=20, anneal=True, random_state=3).fit(X)
             for _ in range(2)]
     np.testing.assert_array_equal(fits[0].weights_, fits[1].weights_)
     np.testing.assert_array_equal(fits[0].thresholds_, fits[1].thresholds_)
@@ -269,25 +273,25 @@ def test_keeps_weights_where_plain_sum_collapses():
     zero in the first batches (all neurons fire before thresholds adapt); the
     positivity-preserving update keeps them alive."""
     X = image_like(2000, 64, seed=6, density=0.5)
-    model = SparseDream(16, xi=0.02, sp=0.01, gamma=1.0, beta=0.005, batch_size=100,
-                        random_state=0).fit(X)
+    model = SD(16, xi=0.02, sp=0.01, gamma=1.0, beta=0.005, batch_size=100,
+               random_state=0).fit(X)
     assert np.all(model.weights_.any(axis=1))
 
 
 def test_batch_size_errors():
     X = image_like(50, 16)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        SparseDream(4, batch_size=0).fit(X)
+        SD(4, batch_size=0).fit(X)
     with pytest.raises(TypeError, match="batch_size must be an integer"):
-        SparseDream(4, batch_size=2.5).fit(X)
+        SD(4, batch_size=2.5).fit(X)
     with pytest.raises(ValueError, match="batch_size=64 is larger than the 50 samples"):
-        SparseDream(4, batch_size=64).fit(X)
+        SD(4, batch_size=64).fit(X)
 
 
 def test_float32_minibatch():
     X = image_like(400, 64, seed=7)
-    a = SparseDream(16, **RATES, batch_size=20, dtype="float32", random_state=1).fit(X)
-    b = SparseDream(16, **RATES, batch_size=20, random_state=1).fit(X)
+    a = SD(16, **RATES, batch_size=20, dtype="float32", random_state=1).fit(X)
+    b = SD(16, **RATES, batch_size=20, random_state=1).fit(X)
     assert a.weights_.dtype == np.float32
     np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-3, atol=1e-4)
 
@@ -300,7 +304,7 @@ def test_real_mnist_accuracy_close_to_exact(mnist):
     X = mnist.x_train[:20000]
     accs = {}
     for batch in (1, 50):
-        model = SparseDream(100, batch_size=batch, dtype="float32", random_state=0).fit(X)
+        model = SD(100, batch_size=batch, dtype="float32", random_state=0).fit(X)
         accs[batch] = cosine_wta(model.weights_, mnist.x_train, mnist.y_train,
                                  mnist.x_test, mnist.y_test).accuracy
     assert accs[50] > 0.75 and accs[50] > accs[1] - 0.03, accs

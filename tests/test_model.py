@@ -11,6 +11,9 @@ import fastsd
 import naive
 from conftest import image_like
 from fastsd import SparseDream, TrainingDiverged
+from conftest import reference_defaults
+
+SD = reference_defaults(SparseDream)
 
 SMALL = dict(n_neurons=12, xi=0.05, sp=0.05, gamma=0.5, beta=0.01, prec=1e-3,
              prune_every=50)
@@ -35,7 +38,7 @@ def reference_fit(X, seed, epochs, per_epoch, params):
 
 
 def test_fit_follows_reference(X):
-    model = SparseDream(**SMALL, random_state=3).fit(X, epochs=3, samples_per_epoch=120)
+    model = SD(**SMALL, random_state=3).fit(X, epochs=3, samples_per_epoch=120)
     W, t, L = reference_fit(X, 3, 3, 120, SMALL)
     np.testing.assert_allclose(model.weights_, W, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(model.thresholds_, t, rtol=1e-9, atol=1e-12)
@@ -44,23 +47,23 @@ def test_fit_follows_reference(X):
 
 
 def test_same_seed_same_weights_other_seed_differs(X):
-    a = SparseDream(**SMALL, random_state=7).fit(X, epochs=2)
-    b = SparseDream(**SMALL, random_state=7).fit(X, epochs=2)
-    c = SparseDream(**SMALL, random_state=8).fit(X, epochs=2)
+    a = SD(**SMALL, random_state=7).fit(X, epochs=2)
+    b = SD(**SMALL, random_state=7).fit(X, epochs=2)
+    c = SD(**SMALL, random_state=8).fit(X, epochs=2)
     assert np.array_equal(a.weights_, b.weights_)
     assert np.array_equal(a.thresholds_, b.thresholds_)
     assert not np.array_equal(a.weights_, c.weights_)
 
 
 def test_refit_restarts_from_random_state(X):
-    model = SparseDream(**SMALL, random_state=1)
+    model = SD(**SMALL, random_state=1)
     first = model.fit(X).weights_.copy()
     assert np.array_equal(model.fit(X).weights_, first)
 
 
 def test_partial_fit_from_assigned_state(X):
     rng = np.random.default_rng(0)
-    model = SparseDream(**SMALL)
+    model = SD(**SMALL)
     model.weights_ = rng.uniform(0.1, 1.0, (12, 49))
     model.thresholds_ = rng.normal(0, 0.1, 12)
     model.inhibition_ = np.zeros((12, 12))
@@ -75,23 +78,23 @@ def test_partial_fit_from_assigned_state(X):
 
 def test_partial_fit_initialises_like_fit(X):
     order = np.random.default_rng(5).permutation(300)
-    a = SparseDream(**SMALL, random_state=4).partial_fit(X, order=order)
-    b = SparseDream(**SMALL, random_state=4)
+    a = SD(**SMALL, random_state=4).partial_fit(X, order=order)
+    b = SD(**SMALL, random_state=4)
     b._init_state(X.shape[1], np.random.default_rng(4), np.dtype(np.float64))
     b.partial_fit(X, order=order)
     assert np.array_equal(a.weights_, b.weights_)
 
 
 def test_float32_model(X):
-    m32 = SparseDream(**SMALL, dtype="float32", random_state=2).fit(X, epochs=2)
-    m64 = SparseDream(**SMALL, random_state=2).fit(X, epochs=2)
+    m32 = SD(**SMALL, dtype="float32", random_state=2).fit(X, epochs=2)
+    m64 = SD(**SMALL, random_state=2).fit(X, epochs=2)
     assert m32.weights_.dtype == m32.thresholds_.dtype == np.float32
     np.testing.assert_allclose(m32.weights_, m64.weights_, rtol=1e-3, atol=1e-4)
     assert m32.transform(X[:5]).dtype == np.float32
 
 
 def test_transform_matches_reference(X):
-    model = SparseDream(**SMALL, random_state=0).fit(X)
+    model = SD(**SMALL, random_state=0).fit(X)
     expected = naive.sparsedream_response(X, model.weights_, model.thresholds_,
                                           model.inhibition_)
     np.testing.assert_allclose(model.transform(X), expected, rtol=1e-12, atol=1e-14)
@@ -99,7 +102,7 @@ def test_transform_matches_reference(X):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_save_load_roundtrip(X, tmp_path, dtype):
-    model = SparseDream(**SMALL, dtype=dtype, random_state=9).fit(X)
+    model = SD(**SMALL, dtype=dtype, random_state=9).fit(X)
     path = tmp_path / "m.npz"
     model.save(path)
     loaded = SparseDream.load(path)
@@ -113,7 +116,7 @@ def test_save_load_roundtrip(X, tmp_path, dtype):
 
 
 def test_save_is_atomic(X, tmp_path, monkeypatch):
-    model = SparseDream(**SMALL, random_state=9).fit(X)
+    model = SD(**SMALL, random_state=9).fit(X)
     path = tmp_path / "m.npz"
     model.save(path)
     before = path.read_bytes()
@@ -155,7 +158,7 @@ def test_load_rejects_bad_files(tmp_path):
 
 def test_load_rejects_truncated_file(X, tmp_path):
     path = tmp_path / "m.npz"
-    SparseDream(**SMALL, random_state=0).fit(X).save(path)
+    SD(**SMALL, random_state=0).fit(X).save(path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="not a readable fastsd model"):
@@ -168,7 +171,7 @@ def test_divergence_keeps_previous_state(X, batch_size):
     """Huge finite weights on two neurons overflow the reconstruction: the pass fails
     with a clear error and the model keeps its state from before the pass (per-sample
     and mini-batch paths)."""
-    model = SparseDream(**SMALL, random_state=0).fit(X).set_params(batch_size=batch_size)
+    model = SD(**SMALL, random_state=0).fit(X).set_params(batch_size=batch_size)
     Xb = X.copy()
     Xb[0, -3:] = 1.0
     model.weights_[:2, -3:] = 1.5e308
@@ -184,11 +187,11 @@ def test_divergence_keeps_previous_state(X, batch_size):
 
 def test_dead_neurons_warn(X):
     with pytest.warns(RuntimeWarning, match="all-zero weights"):
-        SparseDream(**{**SMALL, "xi": 100.0}, random_state=0).fit(X)
+        SD(**{**SMALL, "xi": 100.0}, random_state=0).fit(X)
 
 
 def test_params_api():
-    model = SparseDream(xi=0.1)
+    model = SD(xi=0.1)
     assert model.get_params()["xi"] == 0.1
     assert model.set_params(gamma=2.0) is model and model.gamma == 2.0
     with pytest.raises(ValueError, match="unknown parameter 'gama'.*valid parameters"):
@@ -220,7 +223,7 @@ BAD_PARAMS = [
 @pytest.mark.parametrize("params, error, message", BAD_PARAMS)
 def test_bad_params(X, params, error, message):
     with pytest.raises(error, match=message):
-        SparseDream(**{**SMALL, **params}).fit(X)
+        SD(**{**SMALL, **params}).fit(X)
 
 
 BAD_X = [
@@ -241,11 +244,11 @@ BAD_X = [
 @pytest.mark.parametrize("make, error, message", BAD_X)
 def test_bad_inputs(X, make, error, message):
     with pytest.raises(error, match=message):
-        SparseDream(**SMALL).fit(make(X))
+        SD(**SMALL).fit(make(X))
 
 
 def test_feature_count_must_match(X):
-    model = SparseDream(**SMALL, random_state=0).fit(X)
+    model = SD(**SMALL, random_state=0).fit(X)
     with pytest.raises(ValueError, match="has 48 features but the model expects 49"):
         model.partial_fit(X[:, :48])
     with pytest.raises(ValueError, match="has 48 features but the model expects 49"):
@@ -253,7 +256,7 @@ def test_feature_count_must_match(X):
 
 
 def test_bad_fit_arguments(X):
-    model = SparseDream(**SMALL)
+    model = SD(**SMALL)
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         model.fit(X, epochs=0)
     with pytest.raises(ValueError, match="samples_per_epoch must be <= 300"):
@@ -266,11 +269,11 @@ def test_bad_fit_arguments(X):
 
 def test_use_before_fit(X):
     with pytest.raises(fastsd.NotFittedError, match="no learned state"):
-        SparseDream(**SMALL).transform(X)
+        SD(**SMALL).transform(X)
 
 
 def test_assigned_state_is_checked(X):
-    model = SparseDream(**SMALL, random_state=0).fit(X)
+    model = SD(**SMALL, random_state=0).fit(X)
     model.weights_ = np.ones((11, 49))
     with pytest.raises(ValueError, match=r"weights_ has shape \(11, 49\), expected"):
         model.partial_fit(X)
@@ -290,14 +293,14 @@ def test_train_entry_point(X):
 
 def test_history_records_learning_curve(X):
     y = np.arange(300) % 3
-    model = SparseDream(**SMALL, random_state=0).fit(
+    model = SD(**SMALL, random_state=0).fit(
         X, y, epochs=3, samples_per_epoch=100, eval_set=(X[:60], y[:60]))
     h = model.history_
     assert h["samples"] == [0, 100, 200, 300]
     assert np.all(np.diff(h["seconds"]) >= 0) and len(h["accuracy"]) == 4
     from fastsd.evaluate import cosine_wta
     assert h["accuracy"][-1] == cosine_wta(model.weights_, X, y, X[:60], y[:60]).accuracy
-    unlabeled = SparseDream(**SMALL, random_state=0).fit(X, epochs=2)
+    unlabeled = SD(**SMALL, random_state=0).fit(X, epochs=2)
     assert unlabeled.history_["samples"] == [0, 300, 600]
     assert np.all(np.isnan(unlabeled.history_["accuracy"]))
 
@@ -305,10 +308,10 @@ def test_history_records_learning_curve(X):
 def test_history_input_errors(X):
     y = np.zeros(300, int)
     with pytest.raises(ValueError, match="eval_set needs the training labels y"):
-        SparseDream(**SMALL).fit(X, eval_set=(X, y))
+        SD(**SMALL).fit(X, eval_set=(X, y))
     with pytest.raises(ValueError, match="y has 299 labels for 300 samples"):
-        SparseDream(**SMALL).fit(X, y[:-1])
+        SD(**SMALL).fit(X, y[:-1])
     with pytest.raises(TypeError, match="eval_set must be a pair"):
-        SparseDream(**SMALL).fit(X, y, eval_set=X)
+        SD(**SMALL).fit(X, y, eval_set=X)
     with pytest.raises(ValueError, match="eval_set x_test has 48 features"):
-        SparseDream(**SMALL).fit(X, y, eval_set=(X[:, :48], y))
+        SD(**SMALL).fit(X, y, eval_set=(X[:, :48], y))

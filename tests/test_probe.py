@@ -8,6 +8,9 @@ import naive_wta
 from conftest import image_like
 from fastsd import SparseDream
 from fastsd.probe import FEATURES, ProbeResult, linear_probe, softmax_loss_grad
+from conftest import reference_defaults
+
+SD = reference_defaults(SparseDream)
 
 
 def small_problem(n=40, d=5, c=3, seed=0):
@@ -77,7 +80,7 @@ def test_probe_on_pixels_callable_and_drive():
 def test_probe_model_features():
     x_train, y_train = separable(300, 3)
     x_test, y_test = separable(100, 4)
-    model = SparseDream(n_neurons=8, sp=0.1, random_state=0).fit(x_train.astype(float))
+    model = SD(n_neurons=8, sp=0.1, random_state=0).fit(x_train.astype(float))
     for features in FEATURES:
         res = linear_probe(model, x_train, y_train, x_test, y_test, features=features,
                            max_iter=30)
@@ -87,7 +90,7 @@ def test_probe_model_features():
 
 
 def test_probe_beats_chance_on_mnist(mnist):
-    model = SparseDream(random_state=0).fit(mnist.x_train[:20000], epochs=1)
+    model = SD(random_state=0).fit(mnist.x_train[:20000], epochs=1)
     n = 10000  # probe trained on 10k samples (faster), tested on all 10k test samples
     data = (mnist.x_train[:n], mnist.y_train[:n], mnist.x_test, mnist.y_test)
     logit = linear_probe(model, *data, features="logit")
@@ -105,9 +108,9 @@ def test_probe_bad_inputs():
     x_test, y_test = separable(20, 6)
     W = np.random.default_rng(0).random((4, 32))
     data = (x_train, y_train, x_test, y_test)
-    with pytest.raises(ValueError, match="features='logit' needs a fitted SparseDream"):
+    with pytest.raises(ValueError, match="features='logit' needs a model whose rule defines logits"):
         linear_probe(W, *data)
-    with pytest.raises(ValueError, match="features='response' needs a fitted SparseDream"):
+    with pytest.raises(ValueError, match="features='response' needs a fitted fastsd model"):
         linear_probe(W, *data, features="response")
     with pytest.raises(ValueError, match="unknown features 'pixels'"):
         linear_probe(W, *data, features="pixels")
@@ -136,7 +139,7 @@ def test_probe_features_match_numpy():
     from fastsd.probe import _feature_map
 
     X = image_like(200, 24, seed=1)
-    model = SparseDream(n_neurons=9, sp=0.1, beta=0.05, random_state=0).fit(X, epochs=2)
+    model = SD(n_neurons=9, sp=0.1, beta=0.05, random_state=0).fit(X, epochs=2)
     # an assigned, asymmetric inhibition (training keeps L symmetric): L, not Lᵀ
     L = model.inhibition_ + np.triu(np.full((9, 9), 0.05), 1)
     model.inhibition_ = L

@@ -22,6 +22,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+import fastsd  # noqa: E402
 from fastsd import sweep as sw  # noqa: E402
 from fastsd.cli import main  # noqa: E402
 
@@ -318,7 +319,7 @@ def test_default_local_cluster_one_thread_per_task(tmp_path):
     assert r["samples"] == FAST["epochs"] * FAST["samples_per_epoch"]
     assert set(r["accuracy"]) == {"cosine", "response"} and r["seconds"] > 0
     assert r["data"]["n_train"] == 1000 and r["fastsd_version"]
-    assert r["params"]["dtype"] == "float64" and "random_state" not in r["params"]
+    assert r["params"]["dtype"] == "float32" and "random_state" not in r["params"]
 
 
 # ------------------------------------------------------------------------ bad config
@@ -330,7 +331,7 @@ def _toml(tmp_path, text, name="c.toml"):
 
 BAD_CONFIGS = [
     ("[grid]\ngama = [1, 2]\n", ValueError,
-     r"unknown parameter 'gama'; valid parameters: n_neurons, xi, sp, gamma"),
+     r"unknown parameter 'gama' for rule 'sd'; valid parameters: n_neurons, xi, sp, gamma"),
     ("[grid]\n", ValueError, r"the grid is empty"),
     ("[grid]\ngamma = []\n", ValueError, r"value list of 'gamma' is empty"),
     ("[grid]\ngamma = [1, -2]\n", ValueError, r"setting \{gamma=-2\}: gamma must be >= 0"),
@@ -511,7 +512,7 @@ def test_run_one_probe_and_diverged(monkeypatch):
     def diverge(self, X, **kwargs):
         raise sw.TrainingDiverged("training diverged: by sample 7")
 
-    monkeypatch.setattr(sw.SparseDream, "fit", diverge)
+    monkeypatch.setattr(fastsd.SparseDream, "fit", diverge)
     rec = sw.run_one(spec, *DATA, probe=True)
     assert rec["status"] == "diverged" and "sample 7" in rec["error"]
     assert rec["accuracy"] == {"cosine": None, "response": None, "probe": None}
@@ -527,7 +528,7 @@ def test_failed_runs_are_reported_not_recorded_and_retried_next_time(tmp_path,
     is the one the worker runs; the client is left open.
     """
     results = tmp_path / "fail.jsonl"
-    real_fit = sw.SparseDream.fit
+    real_fit = fastsd.SparseDream.fit
 
     @functools.wraps(real_fit)  # same signature: the sweepable fit arguments
     def flaky(self, X, **kwargs):
@@ -535,7 +536,7 @@ def test_failed_runs_are_reported_not_recorded_and_retried_next_time(tmp_path,
             raise RuntimeError("boom")
         return real_fit(self, X, **kwargs)
 
-    monkeypatch.setattr(sw.SparseDream, "fit", flaky)
+    monkeypatch.setattr(fastsd.SparseDream, "fit", flaky)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=":0") as lc, \
             distributed.Client(lc, set_as_default=False) as client:
@@ -547,7 +548,7 @@ def test_failed_runs_are_reported_not_recorded_and_retried_next_time(tmp_path,
             sw.sweep({"gamma": [0.5, 1, 2]}, **kw)
         assert len(info.value.records) == 2 and len(info.value.failures) == 1
         assert len(_lines(results)) == 2
-        monkeypatch.setattr(sw.SparseDream, "fit", real_fit)
+        monkeypatch.setattr(fastsd.SparseDream, "fit", real_fit)
         recs = sw.sweep({"gamma": [0.5, 1, 2]}, **kw)
         assert len(recs) == 3 and len(_lines(results)) == 3
         assert json.loads(_lines(results)[-1])["setting"] == {"gamma": 2.0}

@@ -9,9 +9,12 @@ import pytest
 import naive
 from conftest import image_like
 from fastsd import KrotovHopfield, SparseDream
-from fastsd import sparsedream as model_module
+from fastsd._tunables import SAMPLES_PER_CALL
 from fastsd.cli import main
-from fastsd.minibatch import MiniBatchPass
+from fastsd.sparsedream_passes import MiniBatchWork as MiniBatchPass
+from conftest import reference_defaults
+
+SD = reference_defaults(SparseDream)
 
 RATES = dict(xi=0.05, sp=0.1, gamma=0.5, beta=0.01, prec=1e-3)
 
@@ -22,9 +25,9 @@ def test_annealed_fit_matches_a_numpy_reference_with_one_rate_per_chunk():
     position (chunks of ``CHUNK``); W from ``uniform(0.1, 1)`` then one permutation per
     epoch, from one generator. Two epochs of two chunks each: a rate that forgets the
     epoch, or changes per sample or per call, misses by far more than the tolerance."""
-    n, m, N, epochs = model_module.CHUNK + 500, 12, 5, 2
+    n, m, N, epochs = SAMPLES_PER_CALL + 500, 12, 5, 2
     X = image_like(n, m, seed=11)
-    model = SparseDream(N, **RATES, anneal=True, random_state=4).fit(X, epochs=epochs)
+    model = SD(N, **RATES, anneal=True, random_state=4).fit(X, epochs=epochs)
     rng = np.random.default_rng(4)
     W = rng.uniform(0.1, 1.0, (N, m))
     t, L = np.zeros(N), np.zeros((N, N))
@@ -32,7 +35,7 @@ def test_annealed_fit_matches_a_numpy_reference_with_one_rate_per_chunk():
     for epoch in range(epochs):
         order = rng.permutation(n)
         for k, idx in enumerate(order):
-            chunk_start = k - k % model_module.CHUNK
+            chunk_start = k - k % SAMPLES_PER_CALL
             params["xi"] = RATES["xi"] * (1 - (epoch * n + chunk_start) / (epochs * n))
             naive.sparsedream_step(X[idx], W, t, L, prune=(k % 100 == 0), **params)
     np.testing.assert_allclose(model.weights_, W, rtol=1e-9, atol=1e-12)
@@ -43,10 +46,10 @@ def test_minibatch_pass_over_many_chunks_equals_one_uninterrupted_pass():
     """The model cuts a pass into chunks of whole batches: B = 100 over more than one
     chunk of samples gives exactly what one uninterrupted kernel pass gives (a chunk of
     4096 samples would cut a batch in two)."""
-    n, m, N, batch = 2 * model_module.CHUNK + 300, 16, 8, 100
+    n, m, N, batch = 2 * SAMPLES_PER_CALL + 300, 16, 8, 100
     X = image_like(n, m, seed=12)
     order = np.random.default_rng(13).permutation(n)
-    model = SparseDream(N, **RATES, batch_size=batch, random_state=5)
+    model = SD(N, **RATES, batch_size=batch, random_state=5)
     rng = np.random.default_rng(6)
     W0 = rng.uniform(0.1, 1.0, (N, m))
     model.weights_, model.thresholds_, model.inhibition_ = W0, np.zeros(N), np.zeros((N, N))
@@ -99,9 +102,9 @@ def test_sparsedream_flags_reach_the_model(tiny_data, tmp_path, flag, anneal):
         anneal, 6, 0.03, 0.05, 0.7, 0.002, 1e-8, 50, 3)
     # and the training followed them: the same fit in Python gives the same weights
     X = np.load(tiny_data)["x_train"].reshape(400, -1) / 255.0
-    direct = SparseDream(6, xi=0.03, sp=0.05, gamma=0.7, beta=0.002, prec=1e-8,
-                         prune_every=50, anneal=anneal, dtype=model.dtype,
-                         random_state=3).fit(X)
+    direct = SD(6, xi=0.03, sp=0.05, gamma=0.7, beta=0.002, prec=1e-8,
+                prune_every=50, anneal=anneal, dtype=model.dtype,
+                random_state=3).fit(X)
     np.testing.assert_array_equal(model.weights_, direct.weights_)
 
 

@@ -53,7 +53,7 @@ SUBSET = {
 
 
 def sparsedream_rates(n: int) -> dict:
-    return dict(xi=0.02, sp=1.0 / n, gamma=1.0, beta=0.005)
+    return dict(xi=0.02, sp=1.0 / n, gamma=1.0, beta=0.005, anneal=False)
 
 
 KH = dict(eps0=0.02, delta=0.4, p=2.0, k=2, batch_size=100)

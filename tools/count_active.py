@@ -17,7 +17,7 @@ import numpy as np
 
 from fastsd import SparseDream
 from fastsd.datasets import load_mnist
-from fastsd.minibatch import MiniBatchPass
+from fastsd.sparsedream_passes import MiniBatchWork as MiniBatchPass
 
 
 def main():

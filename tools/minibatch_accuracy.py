@@ -27,7 +27,8 @@ def main(argv=None) -> None:
     parser.add_argument("--params", default="{}", help="JSON of SparseDream parameters")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    params = {**dict(xi=0.02, sp=0.01, gamma=1.0, beta=0.005), **json.loads(args.params)}
+    params = {**dict(xi=0.02, sp=0.01, gamma=1.0, beta=0.005, anneal=False),
+              **json.loads(args.params)}
     data = load_mnist()
     X = data.x_train.astype(np.float32)
     results = {}

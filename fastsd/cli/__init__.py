@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__
+from .._version import __version__
 
 COMMANDS = ["train", "eval", "plot", "sweep"]
 

@@ -1,34 +1,40 @@
 """``fastsd train``: train a rule on MNIST, report accuracy, save model and picture.
 
-``--rule sd`` (default) is SparseDream; ``--rule kh`` is Krotov & Hopfield's rule.
+``--rule`` picks a registered rule (:mod:`fastsd.rules`); its parameters are flags
+(:mod:`fastsd.cli.rule_args`) that default to the rule's class defaults, and
+``--preset`` starts from one of the rule's named settings.
 """
 from __future__ import annotations
 
 from .._compile import stop as stop_warming
 from .._compile import warm_evaluator
-from ..api import TRAIN_DEFAULTS
-from .common import add_data_argument, add_model_arguments, model_params
-from .krotov_args import add_krotov_arguments, krotov_params
-
-#: ``--rule kh`` defaults: the settings found to reach ~91% cosine WTA with 100 units.
-KROTOV_TRAIN = dict(eps0=0.05, delta=0.2, epochs=20, samples_per_epoch=0)
+from ..rules import DEFAULT_RULE, rule_classes, rule_names
+from .common import add_data_argument
+from .rule_args import add_rule_arguments, rule_params
 
 
 def register(subparsers) -> None:
+    names = rule_names()
+    presets = sorted({p for cls in rule_classes().values() for p in cls.presets})
     p = subparsers.add_parser(
-        "train", help="train SparseDream (or Krotov-Hopfield) on MNIST",
+        "train", help="train a rule (SparseDream by default) on MNIST",
         description="Train on MNIST, print the cosine WTA test accuracy and the time "
                     "taken, save the model (.npz) and a weight picture (.png).")
-    p.add_argument("--rule", choices=["sd", "kh"], default="sd",
-                   help="sd = SparseDream (default), kh = Krotov & Hopfield")
-    add_model_arguments(p, {**TRAIN_DEFAULTS, "prec": 1e-10})
-    add_krotov_arguments(p, KROTOV_TRAIN)
+    p.add_argument("--rule", choices=names, default=DEFAULT_RULE,
+                   help="the learning rule: " + ", ".join(
+                       f"{n} = {cls.__name__}" for n, cls in rule_classes().items())
+                   + f" (default {DEFAULT_RULE})")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="start from a named setting of the rule (flags still override "
+                        f"it): {', '.join(presets) or 'none'}")
     p.add_argument("--epochs", type=int, default=None,
-                   help=f"epochs, a fresh permutation each (default: sd "
-                        f"{TRAIN_DEFAULTS['epochs']}, kh {KROTOV_TRAIN['epochs']})")
+                   help="epochs, a fresh permutation each (default: the rule's "
+                        "recommended_epochs: " + ", ".join(
+                            f"{n} {cls.recommended_epochs}"
+                            for n, cls in rule_classes().items()) + ")")
     p.add_argument("--samples-per-epoch", type=int, default=None,
-                   help=f"samples per epoch, 0 = all 60000 (default: sd "
-                        f"{TRAIN_DEFAULTS['samples_per_epoch'] or 'all'}, kh all)")
+                   help="samples per epoch, 0 = all 60000 (default all)")
+    add_rule_arguments(p)
     add_data_argument(p)
     p.add_argument("--out", default="model.npz", help="where to save the model")
     p.add_argument("--weights-png", default="weights.png",
@@ -53,28 +59,26 @@ def parse_grid(text):
 def run(args) -> int:
     from ..datasets import load_mnist
     from ..evaluate import cosine_wta
-    from ..krotov import KrotovHopfield
-    from ..sparsedream import SparseDream
+    from ..rules import rule_class
+    from ..train import settings
 
     grid = parse_grid(args.grid)
-    if args.rule == "kh":
-        model = KrotovHopfield(**krotov_params(args))
-        defaults = KROTOV_TRAIN
-    else:
-        model = SparseDream(**model_params(args))
-        defaults = TRAIN_DEFAULTS
+    given = rule_params(args, rule_class(args.rule))
+    if args.epochs is not None:
+        given["epochs"] = args.epochs
+    if args.samples_per_epoch is not None:
+        given["samples_per_epoch"] = args.samples_per_epoch or None
+    cls, params, fit = settings(args.rule, args.preset, **given)
+    model = cls(**params)
     params = model._check_params()  # fail on bad flags before loading data
-    epochs = args.epochs if args.epochs is not None else defaults["epochs"]
-    per_epoch = (args.samples_per_epoch if args.samples_per_epoch is not None
-                 else defaults["samples_per_epoch"]) or None
     # On first use the evaluator compiles in a second process while this one compiles
     # the training pass (each takes seconds; Numba compiles one function at a time).
     warming = warm_evaluator(params["dtype"])
     try:
         data = load_mnist(args.data)
         print(f"data: {data.source}")
-        model.fit(data.x_train, data.y_train, epochs=epochs, samples_per_epoch=per_epoch,
-                  eval_set=(data.x_test, data.y_test), progress=not args.no_progress)
+        model.fit(data.x_train, data.y_train, **fit, eval_set=(data.x_test, data.y_test),
+                  progress=not args.no_progress)
     finally:
         stop_warming(warming)
     seconds = model.history_["seconds"][-1]

@@ -62,7 +62,7 @@ from __future__ import annotations
 import sys
 import types
 
-from ..sparsedream import SparseDream, TrainingDiverged  # noqa: F401 - test seams
+from ..passes import TrainingDiverged  # noqa: F401 - test seam
 from .config import (CONFIG_SWEEP_KEYS, CONFIG_TABLES, expand,  # noqa: F401
                      load_config, sweepable_params)
 from .records import _plan, append_record, read_results, run_key  # noqa: F401

@@ -19,16 +19,17 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_number
-from ..sparsedream import SparseDream
+from ..base import PrototypeModel
+from ..rules import DEFAULT_RULE, rule_class
 
 #: Keys of a config file's ``[sweep]`` table and the ``sweep()`` argument each sets.
-CONFIG_SWEEP_KEYS = {"seeds": "seeds", "results": "results", "scheduler": "scheduler",
+CONFIG_SWEEP_KEYS = {"rule": "rule", "seeds": "seeds", "results": "results", "scheduler": "scheduler",
                      "workers": "n_workers", "probe": "probe", "data": "data",
                      "retries": "retries"}
 CONFIG_TABLES = ("sweep", "base", "grid", "settings")
 
 #: Type of each ``[sweep]`` key's value.
-_CONFIG_SWEEP_TYPES = {"results": str, "scheduler": str, "data": str, "probe": bool,
+_CONFIG_SWEEP_TYPES = {"rule": str, "results": str, "scheduler": str, "data": str, "probe": bool,
                        "seeds": list, "workers": int, "retries": int}
 
 
@@ -58,8 +59,8 @@ def _describe(setting: Mapping) -> str:
 
 
 # --------------------------------------------------------------------------- parameters
-def _model_param_names() -> list[str]:
-    return [p for p in SparseDream._param_names() if p != "random_state"]
+def _model_param_names(rule=DEFAULT_RULE) -> list[str]:
+    return [p for p in rule_class(rule)._param_names() if p != "random_state"]
 
 
 #: ``fit`` keywords that a sweep never sets.
@@ -67,33 +68,35 @@ NOT_SWEPT = ("progress", "eval_set")
 
 
 def _fit_defaults() -> dict[str, Any]:
-    """Keyword-only arguments of ``SparseDream.fit`` and their defaults, except those that
-    are not hyper-parameters (``progress``; ``eval_set``, which is data).
+    """Keyword-only arguments of ``fit`` (the same for every rule) and their defaults,
+    except those that are not hyper-parameters (``progress``; ``eval_set``, data).
 
-    Read from the signature, so fit arguments added later (``batch_size``) become
-    sweepable without changing this module.
+    Read from the signature, so fit arguments added later become sweepable without
+    changing this module.
     """
-    sig = inspect.signature(SparseDream.fit)
+    sig = inspect.signature(PrototypeModel.fit)
     return {name: p.default for name, p in sig.parameters.items()
             if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in NOT_SWEPT}
 
 
-def sweepable_params() -> list[str]:
-    """Names a grid, a setting or ``base`` may hold: model parameters and fit arguments."""
-    return _model_param_names() + list(_fit_defaults())
+def sweepable_params(rule=DEFAULT_RULE) -> list[str]:
+    """Names a grid, a setting or ``base`` may hold for ``rule`` (a registered rule
+    name): its model parameters and the fit arguments."""
+    return _model_param_names(rule) + list(_fit_defaults())
 
 
-def _normalize(values: Mapping[str, Any], where: str) -> tuple[dict, dict]:
+def _normalize(values: Mapping[str, Any], where: str,
+               rule=DEFAULT_RULE) -> tuple[dict, dict]:
     """Validate one merged setting; return (all model params, fit args), normalised.
 
     Every parameter is checked by constructing the model and calling its
     ``_check_params()``; numbers come back as ``float``/``int`` and the dtype as its
     name, so equal settings have equal keys.
     """
-    model_names = set(_model_param_names())
+    model_names = set(_model_param_names(rule))
     model_part = {k: v for k, v in values.items() if k in model_names}
     with _prefixed(where):
-        model = SparseDream(**model_part)
+        model = rule_class(rule)(**model_part)
         checked = model._check_params()
     params = model.get_params()
     params.pop("random_state", None)
@@ -115,24 +118,25 @@ def _normalize(values: Mapping[str, Any], where: str) -> tuple[dict, dict]:
     return params, fit_args
 
 
-def _check_names(mapping: Mapping, where: str) -> None:
+def _check_names(mapping: Mapping, where: str, rule=DEFAULT_RULE) -> None:
     if not isinstance(mapping, Mapping):
         raise TypeError(f"{where} must be a table (dict) of parameter names, got "
                         f"{type(mapping).__name__}")
-    valid = sweepable_params()
+    valid = sweepable_params(rule)
     for name in mapping:
         if name == "random_state":
             raise ValueError(f"{where}: random_state is set by the sweep's seeds; list "
                              "them in seeds instead")
         if name not in valid:
-            raise ValueError(f"{where}: unknown parameter {name!r}; valid parameters: "
-                             f"{', '.join(valid)}")
+            raise ValueError(f"{where}: unknown parameter {name!r} for rule {rule!r}; "
+                             f"valid parameters: {', '.join(valid)}")
 
 
 # ----------------------------------------------------------------------------- settings
 def expand(grid: Mapping[str, Sequence] | None = None, *,
            settings: Sequence[Mapping] | None = None, base: Mapping | None = None,
-           epochs: int | None = None, samples_per_epoch: int | None = None) -> list[dict]:
+           epochs: int | None = None, samples_per_epoch: int | None = None,
+           rule: str = DEFAULT_RULE) -> list[dict]:
     """Validated settings of a sweep, before seeds.
 
     Parameters
@@ -145,12 +149,14 @@ def expand(grid: Mapping[str, Sequence] | None = None, *,
         Fixed parameters of every run (a name may not be both in ``base`` and ``grid``).
     epochs, samples_per_epoch : int, optional
         Fixed fit arguments, same as putting them in ``base``.
+    rule : str, default "sd"
+        The registered rule (:mod:`fastsd.rules`) whose parameters are swept.
 
     Returns
     -------
     list of dict
-        One dict per setting with keys ``setting`` (the swept values, normalised),
-        ``params`` (all model parameters) and ``fit`` (fit arguments).
+        One dict per setting with keys ``rule``, ``setting`` (the swept values,
+        normalised), ``params`` (all model parameters) and ``fit`` (fit arguments).
 
     Raises
     ------
@@ -159,8 +165,9 @@ def expand(grid: Mapping[str, Sequence] | None = None, *,
         value list, a value the model rejects, duplicate settings, grid and settings
         both given.
     """
+    rule_class(rule)  # an unknown rule fails first, listing the registered ones
     base = {} if base is None else base
-    _check_names(base, "base")
+    _check_names(base, "base", rule)
     base = dict(base)
     for name, value in (("epochs", epochs), ("samples_per_epoch", samples_per_epoch)):
         if value is not None:
@@ -173,7 +180,7 @@ def expand(grid: Mapping[str, Sequence] | None = None, *,
         raise ValueError("nothing to sweep: give a grid (name -> list of values) or a "
                          "list of settings (use settings=[{}] to repeat base over seeds)")
     if grid is not None:
-        swept = _grid_settings(grid, base)
+        swept = _grid_settings(grid, base, rule)
     else:
         if not _is_list(settings, Sequence):
             raise TypeError(f"settings must be a list of dicts, got {type(settings).__name__}")
@@ -181,15 +188,16 @@ def expand(grid: Mapping[str, Sequence] | None = None, *,
             raise ValueError("the list of settings is empty")
         swept = []
         for i, setting in enumerate(settings):
-            _check_names(setting, f"settings[{i}]")
+            _check_names(setting, f"settings[{i}]", rule)
             swept.append(dict(setting))
     out, seen = [], {}
     for i, setting in enumerate(swept):
         where = (f"setting {_describe(setting)}" if grid is not None
                  else f"settings[{i}] {_describe(setting)}")
-        params, fit = _normalize({**base, **setting}, where)
+        params, fit = _normalize({**base, **setting}, where, rule)
         normal = {**params, **fit}
-        entry = {"setting": {k: normal[k] for k in setting}, "params": params, "fit": fit}
+        entry = {"rule": rule, "setting": {k: normal[k] for k in setting},
+                 "params": params, "fit": fit}
         ident = _canonical({"params": params, "fit": fit})
         if ident in seen:
             raise ValueError(f"{where} duplicates {seen[ident]} (same parameters after "
@@ -199,9 +207,9 @@ def expand(grid: Mapping[str, Sequence] | None = None, *,
     return out
 
 
-def _grid_settings(grid: Mapping[str, Sequence], base: Mapping) -> list[dict]:
+def _grid_settings(grid: Mapping[str, Sequence], base: Mapping, rule) -> list[dict]:
     """The cartesian product of a grid's value lists, checked against ``base``."""
-    _check_names(grid, "grid")
+    _check_names(grid, "grid", rule)
     if not grid:
         raise ValueError("the grid is empty: give at least one parameter with a list "
                          "of values")
@@ -236,7 +244,7 @@ def _check_seeds(seeds) -> list[int]:
 def load_config(path: str | os.PathLike) -> dict:
     """Read and validate a sweep config (TOML); returns keyword arguments of ``sweep``.
 
-    Tables: ``[sweep]`` (seeds, results, scheduler, workers, probe, data, retries),
+    Tables: ``[sweep]`` (rule, seeds, results, scheduler, workers, probe, data, retries),
     ``[base]`` (fixed parameters), and either ``[grid]`` (name = list of values) or an
     array ``[[settings]]``. Relative paths are taken from the current directory.
     Everything is validated here (names, types, every setting's values), so a bad
@@ -276,7 +284,7 @@ def load_config(path: str | os.PathLike) -> dict:
     for key, value in head.items():
         if key not in CONFIG_SWEEP_KEYS:
             hint = (" (model parameters go in [base] or [grid])"
-                    if key in sweepable_params() else "")
+                    if key in sweepable_params(head.get("rule", DEFAULT_RULE)) else "")
             raise ValueError(f"{path}: unknown key {key!r} in [sweep]{hint}; valid keys: "
                              f"{', '.join(CONFIG_SWEEP_KEYS)}")
         want = _CONFIG_SWEEP_TYPES[key]
@@ -300,7 +308,8 @@ def load_config(path: str | os.PathLike) -> dict:
     if "grid" not in kwargs and "settings" not in kwargs:
         raise ValueError(f"{path}: nothing to sweep: add a [grid] table or [[settings]]")
     with _prefixed(str(path)):
-        expand(kwargs.get("grid"), settings=kwargs.get("settings"), base=base)
+        expand(kwargs.get("grid"), settings=kwargs.get("settings"), base=base,
+               rule=kwargs.get("rule", DEFAULT_RULE))
         if "seeds" in kwargs:
             _check_seeds(kwargs["seeds"])
         for key in ("n_workers", "retries"):

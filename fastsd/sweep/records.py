@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..rules import DEFAULT_RULE
 from .config import _canonical, _describe, _fit_defaults, _model_param_names, _normalize
 
 try:  # POSIX: an advisory lock keeps lines from two processes from interleaving
@@ -25,23 +26,31 @@ except ImportError:  # pragma: no cover - Windows
 
 
 # ---------------------------------------------------------------------------- run keys
-def run_key(params: Mapping, fit: Mapping, seed: int) -> str:
-    """Canonical JSON identifying one run (all model params, fit args, seed)."""
-    return _canonical({"params": dict(params), "fit": dict(fit), "seed": int(seed)})
+def run_key(params: Mapping, fit: Mapping, seed: int, rule: str = DEFAULT_RULE) -> str:
+    """Canonical JSON identifying one run (rule, all model params, fit args, seed); the
+    default rule is left out, so its keys are those of records that name no rule."""
+    key = {"params": dict(params), "fit": dict(fit), "seed": int(seed)}
+    if rule != DEFAULT_RULE:
+        key["rule"] = rule
+    return _canonical(key)
 
 
 def _record_key(rec: Mapping) -> str:
     """The run key of a record read from a results file (missing names get defaults)."""
     params = dict(rec["params"])
-    known = set(_model_param_names())
+    rule = rec.get("rule", DEFAULT_RULE)
+    try:
+        known = set(_model_param_names(rule))
+    except ValueError:  # a rule no longer registered: keyed as written
+        known = set()
     model = {k: v for k, v in params.items() if k in known}
     extra = {k: v for k, v in params.items() if k not in known}
     try:
-        model, _ = _normalize(model, "record")
+        model, _ = _normalize(model, "record", rule)
     except (TypeError, ValueError):
         pass  # keyed as written
     fit = {name: rec.get(name, default) for name, default in _fit_defaults().items()}
-    return run_key({**model, **extra}, fit, rec["seed"])
+    return run_key({**model, **extra}, fit, rec["seed"], rule)
 
 
 @dataclass(frozen=True)
@@ -51,14 +60,15 @@ class _Run:
     fit: dict
     seed: int
     key: str = field(repr=False)
+    rule: str = DEFAULT_RULE
 
     @property
     def run_id(self) -> str:
         return hashlib.blake2b(self.key.encode(), digest_size=8).hexdigest()
 
     def spec(self) -> dict:
-        return {"setting": self.setting, "params": self.params, "fit": self.fit,
-                "seed": self.seed}
+        return {"rule": self.rule, "setting": self.setting, "params": self.params,
+                "fit": self.fit, "seed": self.seed}
 
 
 def _plan(settings: list[dict], seeds: list[int], n_train: int) -> list[_Run]:
@@ -80,7 +90,8 @@ def _plan(settings: list[dict], seeds: list[int], n_train: int) -> list[_Run]:
             setting["samples_per_epoch"] = fit["samples_per_epoch"]
         for seed in seeds:
             runs.append(_Run(setting, entry["params"], fit, seed,
-                             run_key(entry["params"], fit, seed)))
+                             run_key(entry["params"], fit, seed, entry["rule"]),
+                             entry["rule"]))
     return runs
 
 

@@ -114,7 +114,7 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
           results: str | os.PathLike = "sweep.jsonl", client=None,
           scheduler: str | None = None, n_workers: int | None = None,
           probe: bool = False, data=None, progress: bool = True, retries: int = 1,
-          connect_timeout: float = 5.0) -> list[dict]:
+          connect_timeout: float = 5.0, rule: str = "sd") -> list[dict]:
     """Run every (setting, seed) not yet in ``results`` on Dask; return all records.
 
     Parameters
@@ -129,7 +129,7 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
         Fixed model parameters and fit arguments of every run.
     epochs, samples_per_epoch : int, optional
         Fixed fit arguments (default 1 epoch of all training samples); they, and any
-        other ``SparseDream.fit`` argument, may also be swept or put in ``base``.
+        other ``fit`` argument, may also be swept or put in ``base``.
     results : path, default "sweep.jsonl"
         JSON Lines file: every finished run is appended at once; runs already in it
         are skipped (resume). Created on the first record.
@@ -150,6 +150,9 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
         Dask reruns of a task that raised (tasks of a dead worker are rerun anyway).
     connect_timeout : float, default 5
         Seconds to wait for ``scheduler``.
+    rule : str, default "sd"
+        The registered rule to train (:mod:`fastsd.rules`); ``grid``, ``settings``
+        and ``base`` name its parameters.
 
     Returns
     -------
@@ -167,7 +170,7 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
         Some runs raised (other than diverging); all others are recorded.
     """
     specs = expand(grid, settings=settings, base=base, epochs=epochs,
-                   samples_per_epoch=samples_per_epoch)
+                   samples_per_epoch=samples_per_epoch, rule=rule)
     seeds = _check_seeds(seeds)
     results = _check_results_path(results)
     scheduler = _check_execution(client, scheduler, n_workers, retries, connect_timeout)

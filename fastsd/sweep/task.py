@@ -18,8 +18,9 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .._threads import one_blas_thread
-from .. import __version__
-from ..sparsedream import SparseDream, TrainingDiverged
+from .._version import __version__
+from ..passes import TrainingDiverged
+from ..rules import DEFAULT_RULE, rule_class
 
 #: WTA scores every run is evaluated with (``fastsd.evaluate.wta``'s ``score``).
 SCORES = ("cosine", "response")
@@ -59,6 +60,12 @@ def _limit_threads() -> tuple[int, int]:
         return -1, -1
 
 
+def available_scores(model) -> tuple[str, ...]:
+    """The WTA scores that apply to ``model`` (``"response"`` only if its rule has one)."""
+    from ..evaluate import available_scores as scores
+    return scores(model)
+
+
 def _wta_accuracy(model, data, score: str) -> float:
     from ..evaluate import wta
     return float(wta(model, *data, score=score).accuracy)
@@ -95,10 +102,11 @@ def run_one(spec: Mapping, x_train, y_train, x_test, y_test, probe: bool = False
         client adds).
     """
     threads = _limit_threads()
-    dtype = spec["params"].get("dtype", "float64")
+    rule = spec.get("rule", DEFAULT_RULE)
+    model = rule_class(rule)(**spec["params"], random_state=spec["seed"])
+    dtype = model._check_params()["dtype"]
     x_train, x_test = _as_dtype(x_train, dtype), _as_dtype(x_test, dtype)
     data = (x_train, y_train, x_test, y_test)
-    model = SparseDream(**spec["params"], random_state=spec["seed"])
     status, error = "ok", None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -114,7 +122,8 @@ def run_one(spec: Mapping, x_train, y_train, x_test, y_test, probe: bool = False
     if status == "ok":
         with one_blas_thread():
             for score in SCORES:
-                accuracy[score] = _wta_accuracy(model, data, score)
+                if score in available_scores(model):
+                    accuracy[score] = _wta_accuracy(model, data, score)
             if probe:
                 from ..probe import linear_probe
                 accuracy["probe"] = float(linear_probe(model, *data).accuracy)
@@ -122,7 +131,7 @@ def run_one(spec: Mapping, x_train, y_train, x_test, y_test, probe: bool = False
         accuracy["probe"] = None
     eval_seconds = time.perf_counter() - start
     return {
-        "status": status, "error": error,
+        "status": status, "error": error, "rule": rule,
         "setting": dict(spec["setting"]), "params": dict(spec["params"]),
         "seed": int(spec["seed"]), **dict(spec["fit"]),
         "samples": int(getattr(model, "samples_seen_", 0)) if status == "ok" else 0,

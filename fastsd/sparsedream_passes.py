@@ -1,15 +1,103 @@
-"""Driver of the mini-batch SparseDream pass (the scheme: :mod:`fastsd.kernels.minibatch`)."""
+"""SparseDream's training passes: the exact per-sample rule and mini-batches.
+
+Both run a compiled kernel (:mod:`fastsd.kernels.sparsedream`,
+:mod:`fastsd.kernels.minibatch`) over working copies of the state, in chunks cut by
+:func:`fastsd.passes.run_pass`. With ``anneal``, ``xi`` changes once per chunk.
+"""
 from __future__ import annotations
+
+import warnings
 
 import numba
 import numpy as np
 
-from .kernels.columns import PARTS, column_cuts
+from ._tunables import PARTS_MIN_NEURONS, SAMPLES_PER_CALL
+from .kernels import sparsedream as kernel
+from .kernels.columns import ALIGN, PARTS, column_cuts
 from .kernels.minibatch import is_symmetric, minibatch_pass
+from .passes import Pass, Schedule
 
 
-class MiniBatchPass:
-    """Work arrays for mini-batches of ``batch_size`` samples, reused across calls.
+class _SparseDreamPass(Pass):
+    """What both passes share: the state, the packed rates, annealing, messages."""
+
+    def __init__(self, state: dict, params: dict, hp: np.ndarray,
+                 schedule: Schedule | None):
+        self.W, self.t = state["weights_"], state["thresholds_"]
+        self.L = state["inhibition_"]
+        self.hp, self.params = hp, params
+        self.batch_size = params["batch_size"]
+        self.chunk = -(-SAMPLES_PER_CALL // self.batch_size) * self.batch_size
+        self.anneal = schedule if params["anneal"] else None
+
+    def run(self, X, order, start, stop, threads) -> int:
+        if self.anneal is not None:  # one rate per chunk, from the chunk's start
+            done = self.anneal.at(start - start % self.chunk)
+            self.hp[kernel.XI] = self.params["xi"] * (1 - done)
+        return self._run(X, order, start, stop, threads)
+
+    def state(self) -> dict:
+        return {"weights_": self.W, "thresholds_": self.t, "inhibition_": self.L}
+
+    def diverged(self, position: int) -> str:
+        p = self.params
+        return (f"training diverged: weights, thresholds or inhibition became NaN or "
+                f"infinite by sample {position} of this pass (xi={p['xi']}, "
+                f"gamma={p['gamma']}, beta={p['beta']}); lower the rates. The model keeps "
+                "the state it had before this pass.")
+
+    def finish(self) -> None:
+        dead = int(np.sum(~self.W.any(axis=1)))
+        if dead:
+            warnings.warn(f"{dead} of {self.W.shape[0]} neurons have all-zero weights "
+                          f"(pruned away); xi={self.params['xi']} may be too large",
+                          RuntimeWarning, stacklevel=5)
+
+
+class ExactPass(_SparseDreamPass):
+    """The exact per-sample rule; from ``PARTS_MIN_NEURONS`` neurons on it may split
+    its work on ``W`` and ``L`` over two threads (same numbers)."""
+
+    def __init__(self, state, params, hp, schedule):
+        super().__init__(state, params, hp, schedule)
+        N, m = self.W.shape
+        dtype = self.W.dtype
+        self.a, self.p, self.o = (np.empty(N, dtype) for _ in range(3))
+        self.r, self.g = (np.empty(m, dtype) for _ in range(2))
+        self.rows, self.cols = kernel.part_cuts(N, kernel.BLOCK), kernel.part_cuts(m, ALIGN)
+        self.max_threads = (1 if N < PARTS_MIN_NEURONS
+                            else min(numba.get_num_threads(), PARTS))
+
+    def _run(self, X, order, start, stop, threads) -> int:
+        args = (X, order, start, stop, self.W, self.t, self.L, self.hp,
+                self.params["prune_every"], self.a, self.p, self.o, self.r, self.g)
+        if threads == 1:
+            return kernel.sparsedream_pass(*args)
+        before = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            return kernel.sparsedream_pass_parts(*args, self.rows, self.cols)
+        finally:
+            numba.set_num_threads(before)
+
+
+class MiniBatchPass(_SparseDreamPass):
+    """Mini-batches of ``batch_size`` (:mod:`fastsd.kernels.minibatch`); the weight
+    half of each batch may use two threads (same numbers)."""
+
+    def __init__(self, state, params, hp, schedule):
+        super().__init__(state, params, hp, schedule)
+        self.work = MiniBatchWork(*self.W.shape, self.batch_size, self.W.dtype,
+                                  params["min_response"], params["saturate_excitation"])
+        self.max_threads = min(numba.get_num_threads(), PARTS)
+
+    def _run(self, X, order, start, stop, threads) -> int:
+        return self.work.run(X, order, start, stop, self.W, self.t, self.L, self.hp,
+                             self.params["prune_every"], threads)
+
+
+class MiniBatchWork:
+    """Work arrays of the mini-batch kernel for batches of ``batch_size`` samples.
 
     ``min_response`` and ``saturate``: see :func:`fastsd.kernels.minibatch.minibatch_pass`.
     """

@@ -1,0 +1,104 @@
+"""Command-line flags of the registered rules, made from their constructors.
+
+Every constructor parameter of every rule in :mod:`fastsd.rules` becomes a flag
+(``xi`` -> ``--xi``, ``batch_size`` -> ``--batch-size``; ``n_neurons`` is
+``--neurons`` and ``random_state`` is ``--seed``). A name several rules share is one
+flag. Flags default to None, meaning "the rule's own default": each rule has one set
+of defaults, its class's, and the help text shows them per rule.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+
+from ..rules import rule_classes, rule_name
+
+#: Flags whose name is not the parameter's.
+FLAG_NAMES = {"n_neurons": "--neurons", "random_state": "--seed"}
+
+#: The command line's seed when ``--seed`` is not given (runs are reproducible).
+SEED = 0
+
+
+def flag(name: str) -> str:
+    """The flag of parameter ``name``."""
+    return FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def _defaults(cls) -> dict:
+    sig = inspect.signature(cls.__init__)
+    return {name: p.default for name, p in sig.parameters.items() if name != "self"}
+
+
+def _descriptions(cls) -> dict[str, str]:
+    """First sentence of each parameter's description in a numpydoc docstring."""
+    doc = inspect.getdoc(cls) or ""
+    section = re.search(r"Parameters\n-+\n(.*?)(\n\S[^\n]*\n-+\n|\Z)", doc, re.S)
+    out = {}
+    if section:
+        for match in re.finditer(r"^(\w+) :[^\n]*\n((?:    [^\n]*\n?)+)", section.group(1),
+                                 re.M):
+            text = " ".join(match.group(2).split())
+            text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")
+            out[match.group(1)] = text.split(". ")[0].rstrip(".").replace("%", "%%")
+    return out
+
+
+def _type(values: list):
+    """argparse ``type`` (or ``"bool"``) for parameters whose defaults are ``values``."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds == {bool}:
+        return "bool"
+    if kinds <= {int}:
+        return int
+    if kinds <= {int, float}:
+        return float
+    return str
+
+
+def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every registered rule's parameters as flags, one group per rule (shared
+    parameters in a common group)."""
+    classes = rule_classes()
+    owners: dict[str, list[str]] = {}
+    for name, cls in classes.items():
+        for param in _defaults(cls):
+            owners.setdefault(param, []).append(name)
+    groups = {None: parser.add_argument_group("parameters of several rules")}
+    for name, cls in classes.items():
+        groups[name] = parser.add_argument_group(f"{cls.__name__} parameters "
+                                                 f"(--rule {name})")
+    for param, rules in owners.items():
+        defaults = {r: _defaults(classes[r])[param] for r in rules}
+        text = next((_descriptions(classes[r]).get(param) for r in rules
+                     if _descriptions(classes[r]).get(param)), param)
+        shown = "; ".join(f"{r}: {d}" for r, d in defaults.items())
+        if param == "random_state":
+            text, shown = "seed of the initial state and the sample orders", SEED
+        kind = _type(list(defaults.values()))
+        group = groups[rules[0] if len(rules) == 1 else None]
+        options = dict(dest=f"rule_{param}", default=None,
+                       help=f"{text} (default {shown})")
+        if kind == "bool":
+            group.add_argument(flag(param), action=argparse.BooleanOptionalAction,
+                               **options)
+        else:
+            group.add_argument(flag(param), type=kind, metavar=param.upper(), **options)
+
+
+def rule_params(args: argparse.Namespace, cls) -> dict:
+    """The parameters of rule ``cls`` given on the command line (others take the rule's
+    defaults). A flag of another rule raises ``ValueError``."""
+    own = set(_defaults(cls))
+    params = {}
+    for dest, value in vars(args).items():
+        if not dest.startswith("rule_") or value is None:
+            continue
+        param = dest[len("rule_"):]
+        if param not in own:
+            raise ValueError(f"{flag(param)} is not a parameter of {cls.__name__} "
+                             f"(--rule {rule_name(cls)})")
+        params[param] = value
+    params.setdefault("random_state", SEED)
+    return params

@@ -1,0 +1,96 @@
+"""One-call training: ``fastsd.train(...)`` (also ``import fastsd.train``).
+
+Trains any registered rule (:mod:`fastsd.rules`) with its class defaults, its
+``recommended_epochs`` and, if asked, one of its named ``presets``. The module itself is
+callable, so ``fastsd.train(...)`` and ``fastsd.train.train(...)`` are the same call.
+"""
+from __future__ import annotations
+
+import sys
+import types
+
+from .rules import DEFAULT_RULE, rule_class
+
+#: ``fit`` arguments that ``train`` and presets may set.
+FIT_KEYS = ("epochs", "samples_per_epoch")
+
+
+def settings(rule=DEFAULT_RULE, preset=None, **params) -> tuple[type, dict, dict]:
+    """``(model class, model parameters, fit arguments)`` of a training run.
+
+    Parameters and fit arguments are, from lowest to highest priority: the class
+    defaults and ``recommended_epochs``; the named ``preset`` of the rule; ``params``.
+    Unknown names raise ``ValueError`` listing the valid ones.
+    """
+    cls = rule_class(rule)
+    merged = {"epochs": cls.recommended_epochs, "samples_per_epoch": None}
+    if preset is not None:
+        if preset not in cls.presets:
+            raise ValueError(f"unknown preset {preset!r} for {cls.__name__}; presets: "
+                             f"{', '.join(cls.presets) or 'none'}")
+        merged.update(cls.presets[preset])
+    merged.update(params)
+    fit = {key: merged.pop(key) for key in FIT_KEYS}
+    valid = cls._param_names()
+    unknown = [name for name in merged if name not in valid]
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r} for {cls.__name__}; valid: "
+                         f"{', '.join(valid + list(FIT_KEYS))}")
+    return cls, merged, fit
+
+
+def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
+          data_path=None, eval_set=None, progress=False, **params):
+    """Train a model of any registered rule in one call.
+
+    Parameters
+    ----------
+    X : array-like (n_samples, n_features), optional
+        Training inputs in [0, 1]. If omitted, the training split of ``dataset`` is
+        loaded.
+    y : array-like, optional
+        Labels of ``X`` (not used by the unsupervised rules; with ``eval_set`` they
+        give the learning curve in ``history_``).
+    rule : str, default "sd"
+        A registered rule (``fastsd.rules.rule_names()``): "sd" SparseDream, "kh"
+        Krotov–Hopfield, ...
+    preset : str, optional
+        A named setting of the rule (its class's ``presets``, e.g. "notebook").
+    dataset : {"mnist"}
+        Data set to load when ``X`` is None.
+    data_path : path-like, optional
+        Where to find the data set files (see :func:`fastsd.datasets.load_mnist`).
+    eval_set : (x_test, y_test), optional
+        Held-out data for the learning curve.
+    progress : bool
+        Show a progress bar.
+    **params
+        Model parameters and ``epochs``, ``samples_per_epoch``; the rest take the
+        preset's values, then the class defaults (``epochs``: the class's
+        ``recommended_epochs``).
+
+    Returns
+    -------
+    PrototypeModel
+        The fitted model.
+    """
+    cls, model_params, fit = settings(rule, preset, **params)
+    model = cls(**model_params)
+    model._check_params()  # bad parameters fail before data is loaded
+    if X is None:
+        if dataset != "mnist":
+            raise ValueError(f"unknown dataset {dataset!r}; available: 'mnist' "
+                             "(or pass X yourself)")
+        from .datasets import load_mnist
+        X = load_mnist(data_path).x_train
+    return model.fit(X, y, eval_set=eval_set, progress=progress, **fit)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``fastsd.train(...)`` call :func:`train` while ``fastsd.train`` is a module."""
+
+    def __call__(self, *args, **kwargs):
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
