@@ -148,3 +148,129 @@ def test_softmax_rows(dtype):
     tol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=tol)
+
+
+# -- the estimator ------------------------------------------------------------------------
+from fastsd.softhebb import SoftHebb  # noqa: E402
+
+
+def clusters(n_per=150, m=32, k=4, seed=0):
+    """``k`` well-separated non-negative clusters (disjoint blocks of bright pixels)."""
+    rng = np.random.default_rng(seed)
+    means = np.zeros((k, m))
+    for c in range(k):
+        means[c, c * (m // k):(c + 1) * (m // k)] = 0.8
+    labels = np.repeat(np.arange(k), n_per)
+    X = np.clip(means[labels] + rng.normal(0, 0.05, (k * n_per, m)), 0, 1)
+    return X, labels, means
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(n_neurons=0), "n_neurons"), (dict(inverse_temperature=0), "inverse_temperature"),
+    (dict(learning_rate=-1), "learning_rate"), (dict(bias_learning_rate=-1e-3),
+                                                "bias_learning_rate"),
+    (dict(init_radius=0), "init_radius"), (dict(batch_size=0), "batch_size"),
+    (dict(dtype="int8"), "dtype"), (dict(anneal="yes"), "anneal")])
+def test_bad_parameters_name_the_parameter(bad, match):
+    X, _, _ = clusters(n_per=10)
+    with pytest.raises((ValueError, TypeError), match=match):
+        SoftHebb(4, **bad).fit(X)
+
+
+def test_input_errors():
+    X, _, _ = clusters(n_per=10)
+    model = SoftHebb(4, random_state=0).fit(X)
+    with pytest.raises(ValueError):
+        model.transform(X[:, :5])  # wrong number of features
+    with pytest.raises(ValueError):
+        SoftHebb(4).fit(np.full((5, 3), np.nan))
+    with pytest.raises(ValueError, match="batch_size"):
+        SoftHebb(4, batch_size=100).fit(X)
+    with pytest.raises(Exception, match="fit"):
+        SoftHebb(4).transform(X)
+
+
+def test_fit_transform_save_load_round_trip(tmp_path):
+    X, _, _ = clusters()
+    model = SoftHebb(6, random_state=1, dtype="float64", batch_size=3).fit(X, epochs=2)
+    assert model.weights_.shape == (6, X.shape[1]) and model.biases_.shape == (6,)
+    assert model.samples_seen_ == 2 * len(X)
+    Y = model.transform(X)
+    assert Y.shape == (len(X), 6) and Y.dtype == np.float64
+    np.testing.assert_allclose(Y.sum(axis=1), 1.0, rtol=1e-12)
+    u = X @ model.weights_.T + model.biases_
+    np.testing.assert_allclose(Y, np.stack([softmax(12.0 * r) for r in u]), rtol=1e-9,
+                               atol=1e-300)
+    np.testing.assert_array_equal(model._winners(
+        {"weights_": model.weights_, "biases_": model.biases_}, X), u.argmax(axis=1))
+    model.save(tmp_path / "m.npz")
+    again = SoftHebb.load(tmp_path / "m.npz")
+    assert again.get_params() == model.get_params()
+    np.testing.assert_array_equal(again.weights_, model.weights_)
+    np.testing.assert_array_equal(again.biases_, model.biases_)
+    np.testing.assert_array_equal(again.transform(X), Y)
+    # same seed, same result; partial_fit continues from the state
+    np.testing.assert_array_equal(
+        SoftHebb(6, random_state=1, dtype="float64", batch_size=3).fit(X, epochs=2).weights_,
+        model.weights_)
+    before = model.weights_.copy()
+    model.partial_fit(X[:30], order=np.arange(30))
+    assert model.samples_seen_ == 2 * len(X) + 30 and not np.array_equal(before,
+                                                                         model.weights_)
+
+
+def test_fit_matches_reference_with_anneal():
+    """fit = the reference on the same initial state and sample orders (the rates
+    annealed over the whole fit of two epochs)."""
+    X, _, _ = clusters(n_per=40)
+    kw = dict(learning_rate=0.01, bias_learning_rate=0.002, anneal=True, batch_size=4,
+              dtype="float64", random_state=3)
+    model = SoftHebb(5, **kw).fit(X, epochs=2)
+    rng = np.random.default_rng(3)
+    ref = SoftHebb(5, **kw)
+    ref._init_state(X.shape[1], rng, np.float64)
+    W, b = ref.weights_, ref.biases_
+    total = 2 * len(X)
+    for e in range(2):
+        order = rng.permutation(len(X))
+        W, b = sh_pass(W, b, X, order, batch_size=4, eta=0.01, eta_b=0.002, beta=12.0,
+                       rates=lambda k, e=e: 1 - (e * len(X) + k) / total)
+    np.testing.assert_allclose(model.weights_, W, rtol=RTOL64, atol=ATOL64)
+    np.testing.assert_allclose(model.biases_, b, rtol=RTOL64, atol=ATOL64)
+
+
+def test_divergence_keeps_the_previous_state():
+    X, _, _ = clusters()
+    model = SoftHebb(4, random_state=0, init_radius=50.0).fit(X[:8], epochs=1)
+    kept = model.weights_.copy()
+    model.set_params(learning_rate=5.0)
+    with pytest.raises(FloatingPointError, match="learning_rate"):
+        model.partial_fit(X)
+    np.testing.assert_array_equal(model.weights_, kept)
+
+
+def test_training_finds_the_clusters():
+    """On 4 separated clusters the prototypes move to the cluster means (direction and
+    unit norm: the Oja term), each cluster gets its own winner, and the learned priors
+    ``exp(β b)`` approach the cluster frequencies. The random initial weights do none
+    of this."""
+    X, labels, means = clusters(seed=2)
+    model = SoftHebb(4, random_state=0, learning_rate=0.02, bias_learning_rate=0.01,
+                     dtype="float64")
+    model._init_state(X.shape[1], np.random.default_rng(0), np.float64)
+    unit_means = means / np.linalg.norm(means, axis=1, keepdims=True)
+
+    def best_cosines(W):
+        Wn = W / np.linalg.norm(W, axis=1, keepdims=True)
+        return (unit_means @ Wn.T).max(axis=1)
+
+    assert best_cosines(model.weights_).max() < 0.8
+    model.fit(X, epochs=3)
+    assert best_cosines(model.weights_).min() > 0.99
+    np.testing.assert_allclose(np.linalg.norm(model.weights_, axis=1), 1.0, atol=0.05)
+    winners = model._winners({"weights_": model.weights_, "biases_": model.biases_}, X)
+    for c in range(4):  # every cluster has one winner of its own
+        assert np.bincount(winners[labels == c], minlength=4).max() == 150
+    assert len(np.unique(winners)) == 4
+    priors = np.exp(12.0 * model.biases_)
+    np.testing.assert_allclose(priors, 0.25, atol=0.08)
