@@ -129,6 +129,14 @@ class SoftHebb(base.PrototypeModel):
         """The neuron with the largest drive ``u = W x + b`` for each row of ``X``."""
         return np.argmax(self._drives(state, X), axis=1).astype(np.int64)
 
+    def _logits(self, state, X) -> np.ndarray:
+        """The response on the log scale, ``log y = β u - logsumexp(β u)``, in float64
+        (the linear probe's default features; ``y`` itself underflows to 0)."""
+        from scipy.special import log_softmax
+        W, b = state["weights_"].astype(np.float64), state["biases_"].astype(np.float64)
+        return log_softmax(self._check_params()["inverse_temperature"]
+                           * (np.asarray(X, np.float64) @ W.T + b), axis=1)
+
 
 class _SoftHebbPass(Pass):
     """A pass of :func:`fastsd.kernels.softhebb.softhebb_pass` (one thread)."""

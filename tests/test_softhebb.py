@@ -274,3 +274,11 @@ def test_training_finds_the_clusters():
     assert len(np.unique(winners)) == 4
     priors = np.exp(12.0 * model.biases_)
     np.testing.assert_allclose(priors, 0.25, atol=0.08)
+
+
+def test_logits_are_the_log_response():
+    X, _, _ = clusters(n_per=20)
+    model = SoftHebb(5, random_state=0, dtype="float64").fit(X)
+    state = {"weights_": model.weights_, "biases_": model.biases_}
+    logits = model._logits(state, X)
+    np.testing.assert_allclose(np.exp(logits), model.transform(X), rtol=1e-9, atol=1e-300)
