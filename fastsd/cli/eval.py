@@ -15,9 +15,10 @@ def register(subparsers) -> None:
     add_data_argument(p)
     p.add_argument("--no-probe", action="store_true",
                    help="skip the linear probe (a few seconds)")
-    p.add_argument("--probe-features", default="logit",
+    p.add_argument("--probe-features", default=None,
                    choices=["logit", "response", "drive"],
-                   help="features of the linear probe (see fastsd.probe.linear_probe)")
+                   help="features of the linear probe (see fastsd.probe.linear_probe; "
+                        "default: logit if the rule defines logits, else drive)")
     p.set_defaults(func=run)
 
 
@@ -53,7 +54,8 @@ def run(args) -> int:
         from ..probe import linear_probe
         start_probe = time.perf_counter()
         probe = linear_probe(model, data.x_train, data.y_train, data.x_test, data.y_test,
-                             features=args.probe_features)
+                             features=args.probe_features or (
+                                 "logit" if hasattr(model, "_logits") else "drive"))
         note = "" if probe.converged else f" (not converged in {probe.n_iter} iterations)"
         print(f"{'linear probe (' + probe.features + ')':<26} "
               f"{100 * probe.accuracy:>12.2f}%{note}")
