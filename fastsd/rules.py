@@ -13,6 +13,7 @@ import importlib
 RULES: dict[str, str] = {
     "sd": "fastsd.sparsedream:SparseDream",
     "kh": "fastsd.krotov:KrotovHopfield",
+    "softhebb": "fastsd.softhebb:SoftHebb",
 }
 
 DEFAULT_RULE = next(iter(RULES))

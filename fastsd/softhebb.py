@@ -126,8 +126,11 @@ class SoftHebb(base.PrototypeModel):
         return kernel.softmax_rows(U, self._check_params()["inverse_temperature"])
 
     def _winners(self, state, X) -> np.ndarray:
-        """The neuron with the largest drive ``u = W x + b`` for each row of ``X``."""
-        return np.argmax(self._drives(state, X), axis=1).astype(np.int64)
+        """The neuron with the largest drive ``u = W x + b`` for each row of ``X``,
+        computed in float64 like every WTA score."""
+        W, b = state["weights_"].astype(np.float64), state["biases_"].astype(np.float64)
+        U = np.asarray(X, np.float64) @ W.T + b
+        return np.argmax(U, axis=1).astype(np.int64)
 
     def _logits(self, state, X) -> np.ndarray:
         """The response on the log scale, ``log y = β u - logsumexp(β u)``, in float64
