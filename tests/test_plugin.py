@@ -219,3 +219,27 @@ def test_the_graph_check_sees_a_circle(tmp_path, monkeypatch):
     graph = _graph()
     graph["fastsd.evaluate"].add("fastsd.base")
     assert "fastsd.base" in _reachable(graph, "fastsd.base")
+
+
+@pytest.mark.parametrize("rule", rules.rule_names())
+def test_every_rule_trains_evaluates_plots_and_sweeps(rule, tiny_data, tmp_path, capsys):
+    """What a registered rule gets with no edit outside its own files: the command
+    line's train, eval and plot, and a sweep run."""
+    code, out = _train(tiny_data, tmp_path, "--rule", rule, "--epochs", "1",
+                       "--batch-size", "20")
+    assert code == 0 and type(fastsd.load(out)) is rules.rule_class(rule)
+    assert main(["eval", str(out), "--data", tiny_data]) == 0
+    text = capsys.readouterr().out
+    assert "cosine WTA" in text and "linear probe (" in text
+    plots = tmp_path / "plots"
+    assert main(["plot", str(out), "--out-dir", str(plots), "--data", tiny_data]) == 0
+    assert len(list(plots.glob("*.png"))) >= 3
+    X = image_like(200, 16, seed=5)
+    y = np.arange(200) % 4
+    entry, = fastsd.sweep.expand(settings=[{}], base={"n_neurons": 6, "batch_size": 20},
+                                 rule=rule)
+    rec = fastsd.sweep.run_one({**entry, "seed": 1}, X, y, X[:50], y[:50])
+    assert rec["status"] == "ok" and rec["rule"] == rule and rec["samples"] == 200
+    direct = rules.rule_class(rule)(6, batch_size=20, random_state=1).fit(X)
+    assert rec["accuracy"]["cosine"] == fastsd.evaluate.wta(direct, X, y, X[:50],
+                                                            y[:50]).accuracy
