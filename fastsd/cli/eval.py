@@ -7,6 +7,7 @@ from .common import add_data_argument, add_saved_model_command
 
 
 def register(subparsers) -> None:
+    """Add ``fastsd eval`` to the subcommand parsers."""
     p = add_saved_model_command(
         subparsers, "eval", help="evaluate a saved model on MNIST",
         description="Load a model (.npz) and MNIST, print the WTA test accuracy for every "
@@ -34,6 +35,7 @@ def describe(model, path) -> str:
 
 
 def run(args) -> int:
+    """Evaluate a saved model (WTA scores, probe, class errors); returns the exit code."""
     from .. import load
     from ..datasets import load_mnist
     from ..evaluate import wta_all

@@ -5,6 +5,7 @@ import os
 
 
 def register(subparsers) -> None:
+    """Add ``fastsd plot`` to the subcommand parsers."""
     from .common import add_data_argument, add_saved_model_command
 
     p = add_saved_model_command(
@@ -21,6 +22,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Draw the pictures of a saved model; returns the exit code."""
     from .. import load
     from ..datasets import load_mnist
     from ..evaluate import wta

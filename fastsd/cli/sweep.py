@@ -6,6 +6,7 @@ import sys
 
 
 def register(subparsers) -> None:
+    """Add ``fastsd sweep`` to the subcommand parsers."""
     p = subparsers.add_parser(
         "sweep", help="run a hyper-parameter sweep on Dask, or summarize its results",
         description="Run every (setting, seed) of CONFIG.toml that is not yet in the "
@@ -55,6 +56,7 @@ def _summary(path, args) -> None:
 
 
 def run(args) -> int:
+    """Run a sweep config and/or summarise its results; returns the exit code."""
     from ..sweep import SweepError, load_config, sweep
 
     parser = args._parser

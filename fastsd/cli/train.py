@@ -14,6 +14,7 @@ from .rule_args import add_rule_arguments, rule_params
 
 
 def register(subparsers) -> None:
+    """Add ``fastsd train`` (with every registered rule's flags) to the subcommand parsers."""
     names = rule_names()
     presets = sorted({p for cls in rule_classes().values() for p in cls.presets})
     p = subparsers.add_parser(
@@ -57,6 +58,7 @@ def parse_grid(text):
 
 
 def run(args) -> int:
+    """Train the chosen rule on MNIST, report, save model and picture; returns the exit code."""
     from ..datasets import load_mnist
     from ..evaluate import cosine_wta
     from ..rules import rule_class
