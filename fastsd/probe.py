@@ -125,6 +125,8 @@ def _feature_map(model_or_features, features):
         return (lambda X: X), "input", None
     if callable(obj) and not hasattr(obj, "weights_"):
         return obj, "custom", None
+    if features is None:
+        features = "logit" if hasattr(obj, "_logits") else "drive"
     if not isinstance(features, str):
         raise TypeError(f"features must be one of {FEATURES}, got {features!r}")
     if features not in FEATURES:
@@ -166,22 +168,24 @@ def _features(fmap, X, name) -> np.ndarray:
 
 
 def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
-                 features="logit", l2=1e-4, max_iter=200) -> ProbeResult:
+                 features=None, l2=1e-4, max_iter=200) -> ProbeResult:
     """Train a softmax classifier on a model's features of the training set; test it.
 
     Parameters
     ----------
     model_or_features : fitted model, weights array, callable or None
-        A fitted SparseDream: all of ``features``. Any other model with ``weights_``,
+        A fitted fastsd model: ``"drive"`` and ``"response"``, and ``"logit"`` if its
+        rule defines logits (SparseDream, SoftHebb). Another object with ``weights_``,
         or a weights array: ``"drive"`` only. A callable mapping an (n, m) array to
         (n, d) features. None: the raw pixels (a baseline).
     x_train, x_test : array-like (n, m), values in [0, 1]
     y_train, y_test : array-like of int (n,)
         Non-negative integer labels.
-    features : {"logit", "response", "drive"}, default "logit"
-        ``"response"``: the network's response ``o`` (``model.transform``);
-        ``"logit"``: the same before the last sigmoid, ``a - L p - t`` (``logit(o)``
-        without saturation); ``"drive"``: ``a = W x``. Ignored for a callable or None.
+    features : {"logit", "response", "drive"} or None, default None
+        ``"response"``: the network's response (``model.transform``); ``"logit"``:
+        the rule's logits, for SparseDream ``a - L p - t`` (``logit(o)`` without
+        saturation); ``"drive"``: ``a = W x``. None: ``"logit"`` if the rule defines
+        logits, else ``"drive"``. Ignored for a callable or None model.
         On MNIST, ``o`` is ~0 for most neurons and many samples (a sparse code whose
         small values a linear read-out cannot use), so it probes far worse than
         ``"logit"``, the default: the same response on the log-odds scale.

@@ -108,8 +108,10 @@ def test_probe_bad_inputs():
     x_test, y_test = separable(20, 6)
     W = np.random.default_rng(0).random((4, 32))
     data = (x_train, y_train, x_test, y_test)
-    with pytest.raises(ValueError, match="features='logit' needs a model whose rule defines logits"):
-        linear_probe(W, *data)
+    with pytest.raises(ValueError, match="features='logit' needs a model whose rule "
+                                         "defines logits"):
+        linear_probe(W, *data, features="logit")
+    assert linear_probe(W, *data).features == "drive"  # the default without logits
     with pytest.raises(ValueError, match="features='response' needs a fitted fastsd model"):
         linear_probe(W, *data, features="response")
     with pytest.raises(ValueError, match="unknown features 'pixels'"):

@@ -56,8 +56,7 @@ def run(args) -> int:
         from ..probe import linear_probe
         start_probe = time.perf_counter()
         probe = linear_probe(model, data.x_train, data.y_train, data.x_test, data.y_test,
-                             features=args.probe_features or (
-                                 "logit" if hasattr(model, "_logits") else "drive"))
+                             features=args.probe_features)
         note = "" if probe.converged else f" (not converged in {probe.n_iter} iterations)"
         print(f"{'linear probe (' + probe.features + ')':<26} "
               f"{100 * probe.accuracy:>12.2f}%{note}")
