@@ -46,8 +46,9 @@ class Pass:
     Attributes
     ----------
     chunk : int
-        Samples per kernel call: calls end at multiples of it (rounded up to whole
-        batches by :func:`run_pass`); bounds the time between progress updates.
+        Samples per kernel call: calls end at multiples of it; bounds the time between
+        progress updates. :func:`run_pass` rounds it up to whole batches (and stores
+        the rounded value here) before the first call.
     max_threads : int
         Threads the kernel may use (1: never probe for more).
     probe_rounds : int or None
@@ -95,7 +96,7 @@ def run_pass(pass_: Pass, X: np.ndarray, order: np.ndarray, bar, key: tuple[Any,
     if batch > order.size:
         raise ValueError(f"batch_size={batch} is larger than the {order.size} samples "
                          "of this pass; lower batch_size")
-    chunk = -(-pass_.chunk // batch) * batch  # whole batches per chunk
+    chunk = pass_.chunk = -(-pass_.chunk // batch) * batch  # whole batches per chunk
 
     def run(start, stop, threads):
         # Calls end at chunk boundaries however the chooser splits the pass, so a rule

@@ -11,7 +11,7 @@ import warnings
 import numba
 import numpy as np
 
-from ._tunables import PARTS_MIN_NEURONS, SAMPLES_PER_CALL
+from ._tunables import PARTS_MIN_NEURONS
 from .kernels import sparsedream as kernel
 from .kernels.columns import ALIGN, PARTS, column_cuts
 from .kernels.minibatch import is_symmetric, minibatch_pass
@@ -27,11 +27,11 @@ class _SparseDreamPass(Pass):
         self.L = state["inhibition_"]
         self.hp, self.params = hp, params
         self.batch_size = params["batch_size"]
-        self.chunk = -(-SAMPLES_PER_CALL // self.batch_size) * self.batch_size
         self.anneal = schedule if params["anneal"] else None
 
     def run(self, X, order, start, stop, threads) -> int:
-        if self.anneal is not None:  # one rate per chunk, from the chunk's start
+        if self.anneal is not None:  # one rate per chunk (run_pass cuts calls at its
+            # multiples of ``self.chunk``), from the chunk's start
             done = self.anneal.at(start - start % self.chunk)
             self.hp[kernel.XI] = self.params["xi"] * (1 - done)
         return self._run(X, order, start, stop, threads)
