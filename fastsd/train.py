@@ -25,7 +25,7 @@ def settings(rule=DEFAULT_RULE, preset=None, **params) -> tuple[type, dict, dict
     cls = rule_class(rule)
     merged = {"epochs": cls.recommended_epochs, "samples_per_epoch": None}
     if preset is not None:
-        if preset not in cls.presets:
+        if not isinstance(preset, str) or preset not in cls.presets:
             raise ValueError(f"unknown preset {preset!r} for {cls.__name__}; presets: "
                              f"{', '.join(cls.presets) or 'none'}")
         merged.update(cls.presets[preset])

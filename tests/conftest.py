@@ -43,3 +43,15 @@ def reference_defaults(cls):
                                  beta=0.005),
              "KrotovHopfield": dict(eps0=0.02, delta=0.4, dtype="float64")}[cls.__name__]
     return functools.partial(cls, **fixed)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A Keras-style npz of 400 + 100 random 28x28 images."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    images = (rng.random((500, 28, 28)) ** 4 * 255).astype(np.uint8)
+    labels = rng.integers(0, 10, 500)
+    np.savez(path, x_train=images[:400], y_train=labels[:400], x_test=images[400:],
+             y_test=labels[400:])
+    return str(path)

@@ -63,17 +63,6 @@ def test_train_trains_any_rule_with_its_parameters():
 
 
 # ----------------------------------------------------------------------------- CLI
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    rng = np.random.default_rng(1)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    images = (rng.random((300, 28, 28)) ** 4 * 255).astype(np.uint8)
-    labels = rng.integers(0, 10, 300)
-    np.savez(path, x_train=images[:200], y_train=labels[:200], x_test=images[200:],
-             y_test=labels[200:])
-    return str(path)
-
-
 def _train(tiny_data, tmp_path, *flags):
     out = tmp_path / "m.npz"
     code = main(["train", "--data", tiny_data, "--out", str(out), "--weights-png", "",

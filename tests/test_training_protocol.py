@@ -63,18 +63,6 @@ def test_minibatch_pass_over_many_chunks_equals_one_uninterrupted_pass():
         np.testing.assert_array_equal(got, want)
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """A Keras-style npz of 400 + 100 random 28x28 images."""
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    images = (rng.random((500, 28, 28)) ** 4 * 255).astype(np.uint8)
-    labels = rng.integers(0, 10, 500)
-    np.savez(path, x_train=images[:400], y_train=labels[:400], x_test=images[400:],
-             y_test=labels[400:])
-    return str(path)
-
-
 def _train(tiny_data, tmp_path, *flags):
     out = tmp_path / "m.npz"
     assert main(["train", "--data", tiny_data, "--epochs", "1", "--out", str(out),
