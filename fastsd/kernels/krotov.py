@@ -392,6 +392,7 @@ class Workspace:
         self.G = _zeros((2 * batch_size, m), dtype)
 
     def args(self):
+        """The scratch arrays in the order :func:`krotov_pass` takes them."""
         return (self.unit_bounds, self.nzi, self.nzv, self.nnz, self.IT, self.top,
                 self.kth, self.buf_v, self.buf_i, self.slot, self.units, self.xc, self.G)
 
