@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_dtype, check_inputs, check_labels, check_number
+from ._validation import check_inputs, check_labels, check_number
 from .kernels import wta as kernel
 
 SCORES = ("cosine", "raw", "response")
