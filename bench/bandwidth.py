@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fastsd._tunables import ROW_BLOCK  # noqa: E402
 from fastsd.kernels import sparsedream as kernel  # noqa: E402
 from fastsd.datasets import load_mnist  # noqa: E402
 
@@ -120,7 +121,7 @@ def pass_per_sample(X, n: int, dtype, beta: float, n_samples: int, threads: int)
     hp = np.array([0.02, 1.0 / n, 1.0, beta, 1e-10], dtype)
     a, p, o = (np.empty(n, dtype) for _ in range(3))
     r, g = (np.empty(m, dtype) for _ in range(2))
-    parts = (kernel.part_cuts(n, kernel.BLOCK), kernel.part_cuts(m, 16))
+    parts = (kernel.part_cuts(n, ROW_BLOCK), kernel.part_cuts(m, 16))
     before = numba.get_num_threads()
     numba.set_num_threads(min(threads, before))
     try:

@@ -11,9 +11,9 @@ import warnings
 import numba
 import numpy as np
 
-from ._tunables import PARTS_MIN_NEURONS, SAMPLES_PER_CALL
+from ._tunables import ALIGN, PARTS, PARTS_MIN_NEURONS, ROW_BLOCK, SAMPLES_PER_CALL
 from .kernels import sparsedream as kernel
-from .kernels.columns import ALIGN, PARTS, column_cuts
+from .kernels.columns import column_cuts
 from .kernels.minibatch import is_symmetric, minibatch_pass
 from .passes import Pass, Schedule
 
@@ -64,7 +64,7 @@ class ExactPass(_SparseDreamPass):
         dtype = self.W.dtype
         self.a, self.p, self.o = (np.empty(N, dtype) for _ in range(3))
         self.r, self.g = (np.empty(m, dtype) for _ in range(2))
-        self.rows, self.cols = kernel.part_cuts(N, kernel.BLOCK), kernel.part_cuts(m, ALIGN)
+        self.rows, self.cols = kernel.part_cuts(N, ROW_BLOCK), kernel.part_cuts(m, ALIGN)
         self.max_threads = (1 if N < PARTS_MIN_NEURONS
                             else min(numba.get_num_threads(), PARTS))
 

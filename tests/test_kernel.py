@@ -293,7 +293,7 @@ def test_two_part_pass_is_bit_identical_to_the_serial_pass(case, dtype, n):
     exactly: every number is computed by the same arithmetic."""
     import numba
 
-    from fastsd.kernels.common import BLOCK
+    from fastsd._tunables import ROW_BLOCK as BLOCK
 
     X, order = case[0], case[1]
     W, t, L = initial_state(seed=2, n=n)
@@ -350,7 +350,7 @@ def test_large_network_matches_reference():
     at the float64 tolerance argued above (sums of 1600 terms round to ~1e-14)."""
     import numba
 
-    from fastsd.kernels.common import BLOCK
+    from fastsd._tunables import ROW_BLOCK as BLOCK
 
     n, m = 1600, 784
     X = image_like(300, m, seed=7)

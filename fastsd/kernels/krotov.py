@@ -23,7 +23,7 @@ How it is computed (same rule, different order of the floating-point sums):
   reads them, so ``ST`` comes from memory once per batch, not once per sample.
 * Only the top-1 and the k-th unit of each sample are needed: one scan with a k-entry
   insertion buffer (a stable sort's answer) that skips, with a vectorised test, every
-  run of :data:`SCAN` drives none of which beats the current k-th.
+  run of :data:`fastsd._tunables.SCAN` drives none of which beats the current k-th.
 * ``g`` and ``xx`` vanish outside the <= 2B units that are ranked 1st or k-th by some
   sample of the batch (the *touched* units), so ``ds`` does too: ``ds``, ``max|ds|``
   (the other entries are zeros, and ``max|ds| >= 0``) and the update only visit the
@@ -43,22 +43,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .common import JIT, all_finite
-
-#: Non-zeros combined per sweep over a drive row (rows of ``S`` read together).
-UNROLL = 4
-#: Drives tested together by the ranking scan (a skipped run costs one vector test).
-SCAN = 64
-#: Unit blocks are multiples of this many units (one 64-byte line of float32).
-UNIT_ALIGN = 16
-#: Bytes of ``S`` per unit block (the block is re-read by every sample of a batch: it
-#: should stay in a core's L2 cache, 1-2 MB on current x86 server cores; only the rows
-#: of pixels that are non-zero in the batch are read). Narrower blocks cost more loop
-#: overhead than they save (measured on Zen 5, N=1600: 160-unit blocks a third slower
-#: than 400-unit ones).
-BLOCK_BYTES = 1 << 21
-
-PARALLEL_JIT = dict(JIT, parallel=True)
+from .._tunables import (
+    ALIGN, DRIVE_UNROLL, JIT, PARALLEL_JIT, SAMPLES_PER_TASK, SCAN, UNIT_BLOCK_BYTES,
+)
+from .common import all_finite
 
 
 def p_code(p: float) -> int:
@@ -107,7 +95,7 @@ def top_and_kth(row, k, buf_v, buf_i):
     One scan keeping the ``k`` best so far in ``buf_v``/``buf_i`` (descending). An entry
     enters only if strictly larger than the current k-th, and is inserted after any equal
     entries, which have lower indices: this is exactly a stable descending sort. Runs of
-    :data:`SCAN` entries are first tested together (``any(row[run] > k-th)``, which
+    :data:`fastsd._tunables.SCAN` entries are first tested together (``any(row[run] > k-th)``, which
     vectorises); a run with no such entry cannot change the buffer and is skipped.
     """
     n = row.shape[0]
@@ -148,13 +136,13 @@ def drive_block(nzi, nzv, c, ST, i0, i1, acc):
     for i in range(w):
         a[i] = 0
     t = 0
-    while t + UNROLL <= c:
+    while t + DRIVE_UNROLL <= c:
         s0, s1 = ST[nzi[t], i0:i1], ST[nzi[t + 1], i0:i1]
         s2, s3 = ST[nzi[t + 2], i0:i1], ST[nzi[t + 3], i0:i1]
         v0, v1, v2, v3 = nzv[t], nzv[t + 1], nzv[t + 2], nzv[t + 3]
         for i in range(w):
             a[i] += v0 * s0[i] + v1 * s1[i] + v2 * s2[i] + v3 * s3[i]
-        t += UNROLL
+        t += DRIVE_UNROLL
     for t in range(t, c):
         s0 = ST[nzi[t], i0:i1]
         v0 = nzv[t]
@@ -325,20 +313,16 @@ def _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, pre
     return n_batches if all_finite(W) else -1
 
 
-#: Samples per parallel task of :func:`hidden_drive` (scratch allocated once per task).
-CHUNK = 256
-
-
 @njit(**PARALLEL_JIT)
 def hidden_drive(X, ST, out):
     """``out[b] = Σ_j X[b, j] ST[j]``: the drives ``I`` (n_samples, N) of all rows of
     ``X`` for ``ST = (sign(W)|W|^(p-1))ᵀ`` (m×N), skipping zero pixels like the pass."""
     n_samples, m = X.shape
     n = ST.shape[1]
-    for c in prange((n_samples + CHUNK - 1) // CHUNK):
+    for c in prange((n_samples + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK):
         nzi = np.empty(m, np.int32)
         nzv = np.empty(m, X.dtype)
-        for b in range(c * CHUNK, min(n_samples, (c + 1) * CHUNK)):
+        for b in range(c * SAMPLES_PER_TASK, min(n_samples, (c + 1) * SAMPLES_PER_TASK)):
             drive_block(nzi, nzv, nonzeros(X[b], nzi, nzv), ST, 0, n, out[b])
     return out
 
@@ -353,11 +337,11 @@ def bounds(n: int, n_blocks: int, align: int = 1) -> np.ndarray:
 
 def unit_blocks(n: int, m: int, itemsize: int, threads: int) -> int:
     """Number of unit blocks for :func:`drives`: enough that a block of ``S``
-    (``m`` rows) fits in :data:`BLOCK_BYTES`, a multiple of ``threads``, and no more
-    than there are :data:`UNIT_ALIGN`-wide groups."""
-    by_cache = -(-n * m * itemsize // BLOCK_BYTES)
+    (``m`` rows) fits in :data:`UNIT_BLOCK_BYTES`, a multiple of ``threads``, and no more
+    than there are :data:`ALIGN`-wide groups."""
+    by_cache = -(-n * m * itemsize // UNIT_BLOCK_BYTES)
     blocks = -(-by_cache // threads) * threads
-    return max(1, min(blocks, -(-n // UNIT_ALIGN)))
+    return max(1, min(blocks, -(-n // ALIGN)))
 
 
 def _zeros(shape, dtype):
@@ -377,7 +361,7 @@ class Workspace:
         dtype = np.dtype(dtype)
         if n_unit_blocks is None:
             n_unit_blocks = unit_blocks(n, m, dtype.itemsize, numba.get_num_threads())
-        self.unit_bounds = bounds(n, n_unit_blocks, UNIT_ALIGN)
+        self.unit_bounds = bounds(n, n_unit_blocks, ALIGN)
         self.nzi = _zeros((2, batch_size, m), np.int32)  # two batches: see _pass
         self.nzv = _zeros((2, batch_size, m), dtype)
         self.nnz = _zeros((2, batch_size), np.int64)

@@ -48,20 +48,12 @@ import numpy as np
 from numba import njit
 
 from .columns import columns_region
+from .._tunables import FLUSH_EVERY, JIT, SCAN, SYMMETRY_TILE
 from .common import (
-    JIT, _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition, selected_row_sum,
+    _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition, selected_row_sum,
     update_thresholds,
 )
 from .sparsedream import BETA, GAMMA, PREC, SP, XI
-
-#: Positions between the additions of the constant part of the inhibition updates to
-#: ``L`` (one sweep over ``L`` each; :func:`minibatch_pass`).
-FLUSH_EVERY = 4096
-
-
-#: Entries per block of :func:`indices_other_than`.
-SCAN = 64
-
 
 @njit(**JIT)
 def indices_other_than(x, value, idx):
@@ -363,7 +355,7 @@ def is_symmetric(L):
     """True if the square ``L`` equals its transpose off the diagonal (NaN never does).
     Compares tiles, so that both reads stay in the cache."""
     n = L.shape[0]
-    tile = 32
+    tile = SYMMETRY_TILE
     for i0 in range(0, n, tile):
         for j0 in range(i0, n, tile):
             for i in range(i0, min(i0 + tile, n)):

@@ -34,7 +34,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .common import JIT, JIT_IEEE, prefetch_row
+from .._tunables import JIT, JIT_IEEE, PARALLEL_JIT_IEEE
+from .common import prefetch_row
 
 
 @njit(**JIT)
@@ -147,7 +148,7 @@ def softhebb_pass(X, order, start, stop, batch, W, b, beta, eta, eta_b, rate_don
     return -1
 
 
-@njit(**dict(JIT_IEEE, parallel=True))
+@njit(**PARALLEL_JIT_IEEE)
 def softmax_rows(U, beta):
     """``U[i] = softmax(beta * U[i])`` for every row, in place (the response of
     ``transform``; rows in parallel)."""

@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._tunables import JIT, PARALLEL_JIT, ROW_BLOCK
 from .common import (
-    BLOCK, FASTMATH, JIT, all_finite, excite, forward, inhibit, lateral, matvec,
+    all_finite, excite, forward, inhibit, lateral, matvec,
     needs_inhibition, prefetch_row, reconstruct, relative_error, update_inhibition,
     update_thresholds,
 )
@@ -25,9 +26,6 @@ from .common import (
 #: packed in an array of the state's dtype so float32 state is updated in float32.
 XI, SP, GAMMA, BETA, PREC = range(5)
 N_HYPER = 5
-
-PARALLEL_JIT = dict(JIT, parallel=True)
-
 
 @njit(**JIT)
 def _step6(w, c, gj):
@@ -38,7 +36,7 @@ def _step6(w, c, gj):
 @njit(**JIT)
 def _update_weights(W, o, g, xi, v_next, a_next, lo, hi):
     """Step 6 for rows ``lo <= i < hi``, and ``a_next = W v_next`` from the updated rows
-    (``lo`` a multiple of ``BLOCK``, so every row gets the same arithmetic).
+    (``lo`` a multiple of ``ROW_BLOCK``, so every row gets the same arithmetic).
 
     Four rows per sweep over ``j``: ``g[j]`` and ``v_next[j]`` are loaded once for four
     weights. Row by row, those two extra loads per weight made the loop bound by loads
@@ -47,7 +45,7 @@ def _update_weights(W, o, g, xi, v_next, a_next, lo, hi):
     n_cols = W.shape[1]
     zero = W.dtype.type(0)
     i = lo
-    while i + BLOCK <= hi:
+    while i + ROW_BLOCK <= hi:
         c0, c1, c2, c3 = xi * o[i], xi * o[i + 1], xi * o[i + 2], xi * o[i + 3]
         s0 = s1 = s2 = s3 = zero
         for j in range(n_cols):
@@ -66,7 +64,7 @@ def _update_weights(W, o, g, xi, v_next, a_next, lo, hi):
             s2 += w2 * vj
             s3 += w3 * vj
         a_next[i], a_next[i + 1], a_next[i + 2], a_next[i + 3] = s0, s1, s2, s3
-        i += BLOCK
+        i += ROW_BLOCK
     for i in range(i, hi):
         c = xi * o[i]
         s = zero
@@ -224,7 +222,7 @@ def sparsedream_pass_parts(X, order, start, stop, W, t, L, hp, prune_every, a, p
                            g, rows, cols):
     """:func:`sparsedream_pass` with the work on ``W`` and ``L`` split into parts that
     run in parallel: ``L p`` with step 5 and the weight update by the row parts
-    ``rows`` (:func:`part_cuts` with step ``BLOCK``), the reconstruction and ``g`` by
+    ``rows`` (:func:`part_cuts` with step ``ROW_BLOCK``), the reconstruction and ``g`` by
     the column parts ``cols``. Every number is computed by the same arithmetic as in
     :func:`sparsedream_pass`, so results are identical to it and do not depend on the
     number of threads. Three parallel regions per sample: worth it when a sample moves
@@ -252,7 +250,7 @@ def sparsedream_pass_parts(X, order, start, stop, W, t, L, hp, prune_every, a, p
     return -1
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
+@njit(**PARALLEL_JIT)
 def sparsedream_response(X, W, t, L, out):
     """Network response ``o`` (steps 1–3) for every row of ``X``, in parallel over rows."""
     n = X.shape[0]
