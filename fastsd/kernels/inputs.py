@@ -21,7 +21,7 @@ import numpy as np
 
 from .._tunables import ALIGN, PARTS, ROW_BLOCK
 from .columns import column_cuts
-from .krotov import bounds, p_code, unit_blocks
+from .krotov import bounds, exponent, unit_blocks
 from .sparsedream import part_cuts
 
 # -- SparseDream ------------------------------------------------------------------------
@@ -221,8 +221,8 @@ def krotov_rates(batch_size: int, p: float, k: int, delta: float, eps: float,
                  prec: float, dtype) -> KrotovRates:
     """:class:`KrotovRates` with the real numbers in ``dtype``."""
     cast = np.dtype(dtype).type
-    return KrotovRates(int(batch_size), int(k), p_code(p), cast(float(p) - 1.0),
-                       cast(delta), cast(eps), cast(prec))
+    return KrotovRates(int(batch_size), int(k), *exponent(p, dtype), cast(delta),
+                       cast(eps), cast(prec))
 
 
 def _zeros(shape, dtype):
@@ -285,3 +285,53 @@ def krotov_workspace(batch_size: int, n: int, m: int, k: int, dtype,
         buf_v=_zeros((B, k), dtype), buf_i=_zeros((B, k), np.int64),
         slot=np.full(n, -1, np.int64), units=_zeros(2 * B, np.int64),
         xc=_zeros(2 * B, dtype), G=_zeros((2 * B, m), dtype))
+
+
+# -- SoftHebb ---------------------------------------------------------------------------
+
+
+class SoftHebbRates(NamedTuple):
+    """The numbers of :func:`fastsd.kernels.softhebb.softhebb_pass`
+    (:func:`softhebb_rates`). The rates stay float64 (Python floats): the kernel
+    anneals them in float64 and rounds them to ``W``'s dtype once per batch.
+
+    Attributes
+    ----------
+    batch : int
+        Samples per batch.
+    beta, eta, eta_b : float
+        Inverse temperature, weight and bias rates.
+    rate_done, rate_total : float
+        Samples of the fit before this pass and in the whole fit (0: no annealing).
+    """
+
+    batch: int
+    beta: float
+    eta: float
+    eta_b: float
+    rate_done: float
+    rate_total: float
+
+
+def softhebb_rates(batch: int, beta: float, eta: float, eta_b: float,
+                   rate_done: float = 0.0, rate_total: float = 0.0) -> SoftHebbRates:
+    """:class:`SoftHebbRates` with every number a Python ``int``/``float``."""
+    return SoftHebbRates(int(batch), float(beta), float(eta), float(eta_b),
+                         float(rate_done), float(rate_total))
+
+
+class SoftHebbScratch(NamedTuple):
+    """Scratch of :func:`fastsd.kernels.softhebb.softhebb_pass`
+    (:func:`softhebb_scratch`): drives ``U`` and responses ``Y`` (batch×N) and their
+    batch mean ``ybar`` (N,)."""
+
+    U: np.ndarray
+    Y: np.ndarray
+    ybar: np.ndarray
+
+
+def softhebb_scratch(batch: int, n_neurons: int, dtype) -> SoftHebbScratch:
+    """:class:`SoftHebbScratch` for batches of ``batch`` samples, ``n_neurons`` of
+    ``dtype``."""
+    return SoftHebbScratch(np.empty((batch, n_neurons), dtype),
+                           np.empty((batch, n_neurons), dtype), np.empty(n_neurons, dtype))

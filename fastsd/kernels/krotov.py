@@ -39,7 +39,6 @@ threads, unit blocks or calls a pass is split into, so results do not depend on 
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -53,6 +52,12 @@ def p_code(p: float) -> int:
     """Integer ``p`` in [1, 16] as an int (computed with products), else -1 (``pow``)."""
     p = float(p)
     return int(p) if p.is_integer() and 1 <= p <= 16 else -1
+
+
+def exponent(p: float, dtype) -> tuple[int, np.floating]:
+    """``(p_int, q)`` of :func:`signed_power` for the exponent ``p``: :func:`p_code`
+    and ``q = p - 1`` in ``dtype``."""
+    return p_code(p), np.dtype(dtype).type(float(p) - 1.0)
 
 
 @njit(**JIT)
@@ -256,39 +261,54 @@ def sparse_update(W, delta, eps, prec, top, kth, nzi, nzv, nnz, slot, units, n, 
             g[j] = 0
 
 
-def krotov_pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
-                ws):
+def krotov_pass(X, order, start, stop, W, ST, rates, ws):
     """Run the batches ``order[s:s + batch_size]`` for ``s = start, start + batch_size,
     ... < stop`` (the last may be shorter), updating ``W`` and ``ST`` in place.
 
     Parameters
     ----------
-    X : (n_samples, m) samples; ``order`` : int64 row indices of this pass.
-    W : (N, m) the weights. ``ST`` : (m, N) ``(sign(W)|W|^(p-1))ᵀ``; see
-        :func:`pass_state`.
-    p_int, q : from :func:`p_code` and ``q = p - 1``.
-    k, delta, eps, prec : the rule's rank, anti-Hebbian strength, rate and floor
-        (numbers of ``W``'s dtype).
-    ws : :class:`Workspace` for this batch size, shape, ``k`` and dtype.
+    X : (n_samples, m) array
+        Samples.
+    order : int64 array
+        Row indices of this pass.
+    start, stop : int
+        Positions of ``order`` to run.
+    W : (N, m) array
+        The weights.
+    ST : (m, N) array
+        ``(sign(W)|W|^(p-1))ᵀ``; see :func:`pass_state`.
+    rates : :class:`fastsd.kernels.inputs.KrotovRates`
+        Batch size, rank ``k``, exponent, anti-Hebbian strength, rate and floor
+        (:func:`fastsd.kernels.inputs.krotov_rates`, in ``W``'s dtype).
+    ws : :class:`fastsd.kernels.inputs.KrotovWorkspace`
+        Scratch for this batch size, shape, ``k`` and dtype
+        (:func:`fastsd.kernels.inputs.krotov_workspace`).
 
-    Returns the number of batches run, or -1 if ``W`` is no longer finite (the caller
-    then discards it).
+    Returns
+    -------
+    int
+        The number of batches run, or -1 if ``W`` is no longer finite (the caller
+        then discards it).
     """
     n, m = W.shape
+    k, batch_size = rates.k, rates.batch_size
     if not (1 <= k <= n and k <= ws.buf_v.shape[1] and 1 <= batch_size <= ws.IT.shape[0]
             and ws.IT.shape[1] == n and ws.G.shape[1] == m and ST.shape == (m, n)):
         raise ValueError("krotov_pass: need 1 <= k <= N, 1 <= batch_size <= the "
                          "workspace's batch size, and a workspace and ST of W's shape")
-    return _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
-                 *ws.args())
+    return _pass(X, order, start, stop, W, ST, rates, ws)
 
 
 @njit(**JIT)
-def _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
-          unit_bounds, nzi, nzv, nnz, IT, top, kth, buf_v, buf_i, slot, units, xc, G):
+def _pass(X, order, start, stop, W, ST, rates, ws):
     """Per batch: the drives (refreshing the columns of ``ST`` that the previous batch
     changed), the ranking with the compaction of the next batch, then the update of
     the touched rows of ``W``. ``nzi``/``nzv``/``nnz`` alternate between two halves."""
+    batch_size, k, p_int, q = rates.batch_size, rates.k, rates.p_int, rates.q
+    delta, eps, prec = rates.delta, rates.eps, rates.prec
+    unit_bounds, nzi, nzv, nnz, IT = ws.unit_bounds, ws.nzi, ws.nzv, ws.nnz, ws.IT
+    top, kth, buf_v, buf_i = ws.top, ws.kth, ws.buf_v, ws.buf_i
+    slot, units, xc, G = ws.slot, ws.units, ws.xc, ws.G
     n = 0
     if start < stop:
         rows = order[start:min(start + batch_size, stop)]
@@ -344,52 +364,13 @@ def unit_blocks(n: int, m: int, itemsize: int, threads: int) -> int:
     return max(1, min(blocks, -(-n // ALIGN)))
 
 
-def _zeros(shape, dtype):
-    """``np.zeros`` with its pages written now: ``np.zeros`` maps them lazily, and the
-    first batches, which the thread probe times, would pay for the page faults."""
-    return np.full(shape, 0, dtype)
-
-
-class Workspace:
-    """Scratch arrays for :func:`krotov_pass`, allocated once per pass.
-
-    ``n_unit_blocks`` (the drives' unit blocks) defaults to :func:`unit_blocks` for
-    ``numba.get_num_threads()`` threads; results do not depend on it.
-    """
-
-    def __init__(self, batch_size: int, n: int, m: int, k: int, dtype, n_unit_blocks=None):
-        dtype = np.dtype(dtype)
-        if n_unit_blocks is None:
-            n_unit_blocks = unit_blocks(n, m, dtype.itemsize, numba.get_num_threads())
-        self.unit_bounds = bounds(n, n_unit_blocks, ALIGN)
-        self.nzi = _zeros((2, batch_size, m), np.int32)  # two batches: see _pass
-        self.nzv = _zeros((2, batch_size, m), dtype)
-        self.nnz = _zeros((2, batch_size), np.int64)
-        self.IT = _zeros((batch_size, n), dtype)
-        self.top = _zeros(batch_size, np.int64)
-        self.kth = _zeros(batch_size, np.int64)
-        self.buf_v = _zeros((batch_size, k), dtype)
-        self.buf_i = _zeros((batch_size, k), np.int64)
-        self.slot = np.full(n, -1, np.int64)
-        self.units = _zeros(2 * batch_size, np.int64)
-        self.xc = _zeros(2 * batch_size, dtype)
-        self.G = _zeros((2 * batch_size, m), dtype)
-
-    def args(self):
-        return (self.unit_bounds, self.nzi, self.nzv, self.nnz, self.IT, self.top,
-                self.kth, self.buf_v, self.buf_i, self.slot, self.units, self.xc, self.G)
-
-
 def pass_state(W, p: float):
-    """``(W, ST, p_int, q)`` for :func:`krotov_pass`: a C-ordered copy of the weights
-    ``W`` (N×m; the pass works in place), ``ST = (sign(W)|W|^(p-1))ᵀ`` (m×N), and
-    ``p_int = p_code(p)``, ``q = p - 1``."""
+    """``(W, ST)`` for :func:`krotov_pass`: a C-ordered copy of the weights ``W`` (N×m;
+    the pass works in place) and ``ST = (sign(W)|W|^(p-1))ᵀ`` (m×N)."""
     W = np.array(W, order="C")
-    p_int = p_code(p)
-    q = W.dtype.type(float(p) - 1.0)
     ST = np.empty((W.shape[1], W.shape[0]), W.dtype)
-    _fill_signed_power(W, ST, p_int, q)
-    return W, ST, p_int, q
+    _fill_signed_power(W, ST, *exponent(p, W.dtype))
+    return W, ST
 
 
 @njit(**PARALLEL_JIT)
