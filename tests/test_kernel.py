@@ -365,3 +365,26 @@ def test_large_network_matches_reference():
             np.testing.assert_allclose(x, ref, rtol=RTOL64, atol=ATOL64)
     assert np.sum(W_ref == 0) > np.sum(W0 <= PARAMS["prec"]) > 0  # pruning acted
     assert np.abs(L_ref - L0).max() > 1e-3  # inhibition changed
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_inputs_keep_the_state_dtype(dtype):
+    """The factories give the kernels numbers of the state's dtype (a Python float
+    would make Numba compute float32 state in float64), also after annealing."""
+    import numba
+
+    from fastsd.kernels.inputs import krotov_rates, minibatch_options
+    from fastsd.sparsedream_passes import ExactPass
+    from fastsd.passes import Schedule
+
+    rates = sparsedream_rates(PARAMS, dtype)
+    assert numba.typeof(rates).dtype == numba.from_dtype(np.dtype(dtype))
+    assert type(minibatch_options(10, 100, 1e-6, True, dtype).min_response) is dtype
+    kh = krotov_rates(100, 3.0, 2, 0.4, 0.02, 1e-30, dtype)
+    assert all(type(x) is dtype for x in (kh.q, kh.delta, kh.eps, kh.prec))
+    W, t, L = (np.asarray(s, dtype) for s in initial_state())
+    params = dict(PARAMS, prune_every=100, anneal=True, batch_size=1)
+    annealed = ExactPass({"weights_": W, "thresholds_": t, "inhibition_": L}, params,
+                         rates, Schedule(100, 200))
+    annealed.run(image_like(10, M, seed=1).astype(dtype), np.arange(10), 0, 10, 1)
+    assert type(annealed.rates.xi) is dtype and annealed.rates.xi == dtype(PARAMS["xi"] / 2)

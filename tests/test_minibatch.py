@@ -145,7 +145,8 @@ def test_min_response_leaves_out_small_responses():
     results = {}
     for floor in (0.0, 0.05, 0.999):
         W, t, L = _state()
-        MiniBatchPass(16, 64, 10, np.float64, floor).run(X, order, 0, 300, W, t, L, kernel_rates, 25)
+        MiniBatchPass(16, 64, 10, np.float64, floor).run(X, order, 0, 300, W, t, L,
+                                                         kernel_rates, 25)
         results[floor] = W, t
     assert not np.allclose(results[0.0][0], results[0.05][0])
     W0 = _state()[0]

@@ -122,21 +122,16 @@ def part_drives(X, rows, WT, start, stop, IDX, NNZ, AP):
 
 
 @njit(**PARALLEL_JIT)
-def columns_region(X, done, upcoming, W, xi, prec, prune, n_changed, scratch):
+def columns_region(X, done, upcoming, W, WT, O, G, AP, neurons, n_neurons, samples,
+                   n_samples, xi, prec, prune, changed, n_changed, cuts, IDX, NNZ, S,
+                   finite):
     """One parallel region per batch: for the samples ``X[done]`` whose responses are
     in ``O`` (active sets in ``neurons``/``samples``, see
     :func:`fastsd.kernels.minibatch.batch_responses`), errors, summed update, pruning
-    and ``WT``; then the partial drives of the samples ``X[upcoming]`` into ``AP``
-    (arrays: fields of ``scratch``, :class:`fastsd.kernels.inputs.MiniBatchScratch`).
-    ``changed`` marks the ``n_changed`` rows of ``W`` to update (``prune``: and to
-    prune). ``finite[part]``: the part's columns of the changed rows of ``W`` are all
-    finite (set only if ``done`` is not empty). ``IDX``, ``NNZ``, ``S``: scratch per part.
+    and ``WT``; then the partial drives of the samples ``X[upcoming]`` into ``AP``.
+    ``finite[part]``: the part's columns of the changed rows of ``W`` are all finite
+    (set only if ``done`` is not empty). ``IDX``, ``NNZ``, ``S``: scratch per part.
     """
-    WT, O, G, AP = scratch.WT, scratch.O, scratch.G, scratch.AP
-    neurons, n_neurons = scratch.neurons, scratch.n_neurons
-    samples, n_samples, changed = scratch.samples, scratch.n_samples, scratch.changed
-    cuts, IDX, NNZ = scratch.cuts, scratch.IDX, scratch.NNZ
-    S, finite = scratch.S, scratch.finite
     for part in prange(PARTS):
         start, stop = cuts[part], cuts[part + 1]
         s = S[part, :stop - start]

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit, prange
 
 from .._tunables import JIT, JIT_IEEE, PARALLEL_JIT_IEEE

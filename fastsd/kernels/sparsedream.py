@@ -220,9 +220,9 @@ def sparsedream_pass_parts(X, order, start, stop, W, t, L, rates, prune_every, s
     """:func:`sparsedream_pass` with the work on ``W`` and ``L`` split into parts that
     run in parallel: ``L p`` with step 5 and the weight update by the row parts
     ``scratch.rows`` (:func:`part_cuts` with step ``ROW_BLOCK``), the reconstruction
-    and ``g`` by the column parts ``scratch.cols``. Every number is computed by the same arithmetic as in
-    :func:`sparsedream_pass`, so results are identical to it and do not depend on the
-    number of threads. Three parallel regions per sample: worth it when a sample moves
+    and ``g`` by the column parts ``scratch.cols``. Every number is computed by the same
+    arithmetic as in :func:`sparsedream_pass`, so results are identical to it and do not
+    depend on the number of threads. Three parallel regions per sample: worth it when a sample moves
     megabytes (N in the hundreds and more), not at N = 100.
     """
     if start >= stop:
