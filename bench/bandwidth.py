@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fastsd.kernels.inputs import sample_scratch, sparsedream_rates  # noqa: E402
 from fastsd.kernels import sparsedream as kernel  # noqa: E402
 from fastsd.datasets import load_mnist  # noqa: E402
 
@@ -117,21 +118,20 @@ def pass_per_sample(X, n: int, dtype, beta: float, n_samples: int, threads: int)
     m = X.shape[1]
     state = (rng.uniform(0.1, 1.0, (n, m)).astype(dtype), np.zeros(n, dtype),
              np.zeros((n, n), dtype))
-    hp = np.array([0.02, 1.0 / n, 1.0, beta, 1e-10], dtype)
-    a, p, o = (np.empty(n, dtype) for _ in range(3))
-    r, g = (np.empty(m, dtype) for _ in range(2))
-    parts = (kernel.part_cuts(n, kernel.BLOCK), kernel.part_cuts(m, 16))
+    rates = sparsedream_rates(dict(xi=0.02, sp=1.0 / n, gamma=1.0, beta=beta, prec=1e-10),
+                              dtype)
+    scratch = sample_scratch(n, m, dtype)
     before = numba.get_num_threads()
     numba.set_num_threads(min(threads, before))
     try:
         best = np.inf
         for rep in range(4):  # the first pass also compiles
             start = time.perf_counter()
-            args = (X, order, 0, n_samples, *state, hp, 100, a, p, o, r, g)
+            args = (X, order, 0, n_samples, *state, rates, 100, scratch)
             if threads == 1:
                 kernel.sparsedream_pass(*args)
             else:
-                kernel.sparsedream_pass_parts(*args, *parts)
+                kernel.sparsedream_pass_parts(*args)
             if rep:
                 best = min(best, time.perf_counter() - start)
     finally:

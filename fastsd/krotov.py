@@ -9,6 +9,7 @@ from . import base
 from ._tunables import PROBE_ROUNDS
 from ._validation import check_dtype, check_fits_dtype, check_number
 from .kernels import krotov as kernel
+from .kernels.inputs import krotov_rates, krotov_workspace
 from .passes import Pass
 
 
@@ -119,7 +120,7 @@ class KrotovHopfield(base.PrototypeModel):
 
     def _memory_needed(self, params, n_features) -> dict:
         """Weights, the pass's working copy and transposed drive matrix, and per-batch
-        scratch (:class:`fastsd.kernels.krotov.Workspace`)."""
+        scratch (:class:`fastsd.kernels.inputs.KrotovWorkspace`)."""
         n, batch = params["n_neurons"], params["batch_size"]
         item = np.dtype(params["dtype"]).itemsize
         return {"weights_": n * n_features * item,
@@ -160,7 +161,7 @@ class KrotovHopfield(base.PrototypeModel):
         """Hidden drives ``I`` (n_samples, n_neurons): ``X (sign(W)|W|^(p-1))ᵀ``, the
         transpose of the rule's ``I = S Xᵀ``. Unit ``i`` of the result is sample-wise
         ``Σ_j sign(W_ij)|W_ij|^(p-1) X_j``; its argmax is the winning unit."""
-        _, ST, _, _ = kernel.pass_state(state["weights_"], self._check_params()["p"])
+        _, ST = kernel.pass_state(state["weights_"], self._check_params()["p"])
         out = np.empty((X.shape[0], ST.shape[1]), dtype=X.dtype)
         return kernel.hidden_drive(X, ST, out)
 
@@ -172,20 +173,20 @@ class _KrotovPass(Pass):
     probe_rounds = PROBE_ROUNDS
 
     def __init__(self, W, params, eps):
-        self.W, self.ST, self.p_int, self.q = kernel.pass_state(W, params["p"])
+        self.W, self.ST = kernel.pass_state(W, params["p"])
         self.params, self.eps = params, eps
         self.batch_size = params["batch_size"]
         self.max_threads = numba.get_num_threads()
-        self.ws = kernel.Workspace(self.batch_size, *self.W.shape, params["k"],
+        self.rates = krotov_rates(self.batch_size, params["p"], params["k"],
+                                  params["delta"], eps, params["prec"], self.W.dtype)
+        self.ws = krotov_workspace(self.batch_size, *self.W.shape, params["k"],
                                    self.W.dtype)
 
     def run(self, X, order, start, stop, threads) -> int:
-        t, p = self.W.dtype.type, self.params
         numba.set_num_threads(threads)
         try:
-            done = kernel.krotov_pass(X, order, start, stop, self.batch_size, self.W,
-                                      self.ST, self.p_int, self.q, p["k"], t(p["delta"]),
-                                      t(self.eps), t(p["prec"]), self.ws)
+            done = kernel.krotov_pass(X, order, start, stop, self.W, self.ST, self.rates,
+                                      self.ws)
         finally:
             numba.set_num_threads(self.max_threads)
         return -1 if done >= 0 else stop

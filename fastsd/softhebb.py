@@ -7,6 +7,7 @@ import numpy as np
 from . import base
 from ._validation import check_bool, check_dtype, check_fits_dtype, check_number
 from .kernels import softhebb as kernel
+from .kernels.inputs import softhebb_rates, softhebb_scratch
 from .passes import Pass
 
 
@@ -150,16 +151,16 @@ class _SoftHebbPass(Pass):
         self.batch_size = params["batch_size"]
         # the kernel anneals per batch from the absolute position in the fit, so the
         # rates do not depend on how the pass is cut into calls
-        self.done, self.total = ((float(schedule.done), float(schedule.total))
-                                 if schedule is not None else (0.0, 0.0))
-        self.scratch = kernel.workspace(self.batch_size, self.W.shape[0], self.W.dtype)
+        done, total = ((schedule.done, schedule.total) if schedule is not None
+                       else (0.0, 0.0))
+        self.rates = softhebb_rates(self.batch_size, params["inverse_temperature"],
+                                    params["learning_rate"], params["bias_learning_rate"],
+                                    done, total)
+        self.scratch = softhebb_scratch(self.batch_size, self.W.shape[0], self.W.dtype)
 
     def run(self, X, order, start, stop, threads) -> int:
-        p = self.params
-        return kernel.softhebb_pass(X, order, start, stop, self.batch_size, self.W,
-                                    self.b, p["inverse_temperature"], p["learning_rate"],
-                                    p["bias_learning_rate"], self.done, self.total,
-                                    *self.scratch)
+        return kernel.softhebb_pass(X, order, start, stop, self.W, self.b, self.rates,
+                                    self.scratch)
 
     def state(self) -> dict:
         return {"weights_": self.W, "biases_": self.b}

@@ -12,6 +12,7 @@ from ._tunables import PASS_BANDWIDTH
 from ._validation import check_bool, check_dtype, check_fits_dtype, check_number
 from .kernels import sparsedream as kernel
 from .kernels import wta
+from .kernels.inputs import SparseDreamRates, sparsedream_rates
 from .sparsedream_passes import ExactPass, MiniBatchPass
 
 
@@ -142,16 +143,11 @@ class SparseDream(base.PrototypeModel):
             dtype=check_dtype(self.dtype),
         )
 
-    def _kernel_hyper(self, params) -> np.ndarray:
-        """The rates packed for the kernel in the state's dtype (checked to fit in it)."""
-        dtype = params["dtype"]
-        names = ("xi", "sp", "gamma", "beta", "prec")
-        hp = np.empty(kernel.N_HYPER, dtype=dtype)
-        for name, slot in zip(names, (kernel.XI, kernel.SP, kernel.GAMMA, kernel.BETA,
-                                      kernel.PREC)):
-            check_fits_dtype(name, params[name], dtype)
-            hp[slot] = params[name]
-        return hp
+    def _kernel_rates(self, params) -> SparseDreamRates:
+        """The rates for the kernels in the state's dtype (checked to fit in it)."""
+        for name in SparseDreamRates._fields:
+            check_fits_dtype(name, params[name], params["dtype"])
+        return sparsedream_rates(params, params["dtype"])
 
     def _memory_needed(self, params, n_features) -> dict:
         """State, its working copy and, for mini-batches, the pass's transposed copies
@@ -188,7 +184,7 @@ class SparseDream(base.PrototypeModel):
         ``xi`` falls linearly from its value at the first sample to 0 at the last (one
         step per chunk of :data:`fastsd._tunables.SAMPLES_PER_CALL` samples)."""
         kind = ExactPass if params["batch_size"] == 1 else MiniBatchPass
-        return kind(state, params, self._kernel_hyper(params), schedule)
+        return kind(state, params, self._kernel_rates(params), schedule)
 
     # -- inference ------------------------------------------------------------------
     def _respond(self, state, X) -> np.ndarray:

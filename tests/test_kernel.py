@@ -20,6 +20,7 @@ import naive
 from conftest import image_like
 from fastsd.kernels import sparsedream as kernel
 from fastsd.kernels.common import apply_sigmoid
+from fastsd.kernels.inputs import sample_scratch, sparsedream_rates
 from conftest import reference_defaults
 from fastsd import SparseDream
 
@@ -46,15 +47,13 @@ def initial_state(seed=1, n=N, m=M, prec=PARAMS["prec"]):
 def run_kernel(X, order, W, t, L, params=PARAMS, prune_every=100, dtype=np.float64,
                chunks=(None,)):
     W, t, L = (np.array(s, dtype=dtype) for s in (W, t, L))
-    hp = np.array([params[k] for k in ("xi", "sp", "gamma", "beta", "prec")], dtype=dtype)
-    n, m = W.shape
-    a, p, o = (np.empty(n, dtype) for _ in range(3))
-    r, g = (np.empty(m, dtype) for _ in range(2))
+    rates = sparsedream_rates(params, dtype)
+    scratch = sample_scratch(*W.shape, dtype)
     order = np.asarray(order, dtype=np.int64)
     bounds = [0, *[c for c in chunks if c is not None], order.size]
     for start, stop in zip(bounds[:-1], bounds[1:]):
         bad = kernel.sparsedream_pass(np.asarray(X, dtype), order, start, stop, W, t, L,
-                                      hp, prune_every, a, p, o, r, g)
+                                      rates, prune_every, scratch)
         assert bad == -1
     return W, t, L
 
@@ -227,9 +226,9 @@ def test_non_finite_state_is_reported():
     X[0, -3:] = 1.0
     W, t, L = initial_state()
     W[:2, -3:] = 1.5e308
-    hp = np.array([PARAMS[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
-    scratch = [np.empty(N), np.empty(N), np.empty(N), np.empty(M), np.empty(M)]
-    bad = kernel.sparsedream_pass(X, np.arange(50), 0, 50, W, t, L, hp, 10, *scratch)
+    bad = kernel.sparsedream_pass(X, np.arange(50), 0, 50, W, t, L,
+                                  sparsedream_rates(PARAMS, np.float64), 10,
+                                  sample_scratch(N, M, np.float64))
     assert bad == 0  # noticed at the first check (position 0 is a pruning step)
     assert not np.all(np.isfinite(W))
 
@@ -293,24 +292,20 @@ def test_two_part_pass_is_bit_identical_to_the_serial_pass(case, dtype, n):
     exactly: every number is computed by the same arithmetic."""
     import numba
 
-    from fastsd.kernels.common import BLOCK
-
     X, order = case[0], case[1]
     W, t, L = initial_state(seed=2, n=n)
     serial = run_kernel(X, order, W, t, L, dtype=dtype)
-    rows, cols = kernel.part_cuts(n, BLOCK), kernel.part_cuts(M, 16)
-    hp = np.array([PARAMS[k] for k in ("xi", "sp", "gamma", "beta", "prec")], dtype=dtype)
+    rates = sparsedream_rates(PARAMS, dtype)
     before = numba.get_num_threads()
     for threads in sorted({1, min(2, before)}):
         numba.set_num_threads(threads)
         try:
             Wp, tp, Lp = (np.array(s, dtype=dtype) for s in (W, t, L))
-            a, p, o = (np.empty(n, dtype) for _ in range(3))
-            r, g = (np.empty(M, dtype) for _ in range(2))
+            scratch = sample_scratch(n, M, dtype)
             Xd, ordr = np.asarray(X, dtype), np.asarray(order, np.int64)
             for start, stop in ((0, 250), (250, ordr.size)):
-                assert kernel.sparsedream_pass_parts(Xd, ordr, start, stop, Wp, tp, Lp, hp,
-                                                     100, a, p, o, r, g, rows, cols) == -1
+                assert kernel.sparsedream_pass_parts(Xd, ordr, start, stop, Wp, tp, Lp,
+                                                     rates, 100, scratch) == -1
         finally:
             numba.set_num_threads(before)
         for got, want in zip((Wp, tp, Lp), serial):
@@ -350,8 +345,6 @@ def test_large_network_matches_reference():
     at the float64 tolerance argued above (sums of 1600 terms round to ~1e-14)."""
     import numba
 
-    from fastsd.kernels.common import BLOCK
-
     n, m = 1600, 784
     X = image_like(300, m, seed=7)
     order = np.random.default_rng(8).integers(0, 300, 200)
@@ -359,15 +352,12 @@ def test_large_network_matches_reference():
     W_ref, t_ref, L_ref = run_reference(X, order, W0, t0, L0, prune_every=50)
     serial = run_kernel(X, order, W0, t0, L0, prune_every=50)
     W, t, L = (s.copy() for s in (W0, t0, L0))
-    a, p, o = (np.empty(n) for _ in range(3))
-    r, g = (np.empty(m) for _ in range(2))
-    hp = np.array([PARAMS[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
     before = numba.get_num_threads()
     numba.set_num_threads(min(2, before))
     try:
         assert kernel.sparsedream_pass_parts(
-            X, np.asarray(order, np.int64), 0, order.size, W, t, L, hp, 50, a, p, o, r, g,
-            kernel.part_cuts(n, BLOCK), kernel.part_cuts(m, 16)) == -1
+            X, np.asarray(order, np.int64), 0, order.size, W, t, L,
+            sparsedream_rates(PARAMS, np.float64), 50, sample_scratch(n, m, np.float64)) == -1
     finally:
         numba.set_num_threads(before)
     for got in (serial, (W, t, L)):
@@ -375,3 +365,26 @@ def test_large_network_matches_reference():
             np.testing.assert_allclose(x, ref, rtol=RTOL64, atol=ATOL64)
     assert np.sum(W_ref == 0) > np.sum(W0 <= PARAMS["prec"]) > 0  # pruning acted
     assert np.abs(L_ref - L0).max() > 1e-3  # inhibition changed
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_inputs_keep_the_state_dtype(dtype):
+    """The factories give the kernels numbers of the state's dtype (a Python float
+    would make Numba compute float32 state in float64), also after annealing."""
+    import numba
+
+    from fastsd.kernels.inputs import krotov_rates, minibatch_options
+    from fastsd.sparsedream_passes import ExactPass
+    from fastsd.passes import Schedule
+
+    rates = sparsedream_rates(PARAMS, dtype)
+    assert numba.typeof(rates).dtype == numba.from_dtype(np.dtype(dtype))
+    assert type(minibatch_options(10, 100, 1e-6, True, dtype).min_response) is dtype
+    kh = krotov_rates(100, 3.0, 2, 0.4, 0.02, 1e-30, dtype)
+    assert all(type(x) is dtype for x in (kh.q, kh.delta, kh.eps, kh.prec))
+    W, t, L = (np.asarray(s, dtype) for s in initial_state())
+    params = dict(PARAMS, prune_every=100, anneal=True, batch_size=1)
+    annealed = ExactPass({"weights_": W, "thresholds_": t, "inhibition_": L}, params,
+                         rates, Schedule(100, 200))
+    annealed.run(image_like(10, M, seed=1).astype(dtype), np.arange(10), 0, 10, 1)
+    assert type(annealed.rates.xi) is dtype and annealed.rates.xi == dtype(PARAMS["xi"] / 2)

@@ -34,6 +34,7 @@ import naive_kh
 from conftest import image_like
 import fastsd
 from fastsd.kernels import krotov as kernel
+from fastsd.kernels.inputs import krotov_rates, krotov_workspace
 from fastsd import passes
 from fastsd.krotov import KrotovHopfield
 from fastsd import SparseDream, TrainingDiverged
@@ -76,16 +77,14 @@ def case():
 
 def run_kernel(X, order, W0, *, eps=0.02, batch_size=BATCH, dtype=np.float64,
                n_unit_blocks=None, chunks=(None,), prec=1e-30, **rule):
-    W, ST, p_int, q = kernel.pass_state(np.asarray(W0, dtype=dtype), rule["p"])
-    ws = kernel.Workspace(batch_size, W.shape[0], W.shape[1], rule["k"], dtype,
+    W, ST = kernel.pass_state(np.asarray(W0, dtype=dtype), rule["p"])
+    ws = krotov_workspace(batch_size, W.shape[0], W.shape[1], rule["k"], dtype,
                           n_unit_blocks)
+    rates = krotov_rates(batch_size, rule["p"], rule["k"], rule["delta"], eps, prec, dtype)
     order = np.asarray(order, dtype=np.int64)
     bounds = [0, *[c for c in chunks if c is not None], order.size]
-    t = np.dtype(dtype).type
     for start, stop in zip(bounds[:-1], bounds[1:]):
-        done = kernel.krotov_pass(np.asarray(X, dtype), order, start, stop, batch_size, W,
-                                  ST, p_int, q, rule["k"], t(rule["delta"]), t(eps), t(prec),
-                                  ws)
+        done = kernel.krotov_pass(np.asarray(X, dtype), order, start, stop, W, ST, rates, ws)
         assert done == -(-(stop - start) // batch_size)
         # ST follows W; the scratch is handed back clean
         np.testing.assert_array_equal(ST, kernel.pass_state(W, rule["p"])[1])

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import naive_kh
 from conftest import image_like
 from fastsd import _threads
+from fastsd._tunables import ALIGN, SCAN, UNIT_BLOCK_BYTES
 from fastsd.kernels import krotov as kernel
 from test_krotov import ATOL32, ATOL64, run_kernel, run_reference
 
@@ -128,8 +129,8 @@ def test_touched_units_lists_xx_of_the_ranked_units():
 
 # -- ranking scan on long rows ----------------------------------------------------------
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(-4, 4), min_size=2, max_size=6 * kernel.SCAN),
-       st.integers(2, 6 * kernel.SCAN), st.integers(0, 6 * kernel.SCAN))
+@given(st.lists(st.integers(-4, 4), min_size=2, max_size=6 * SCAN),
+       st.integers(2, 6 * SCAN), st.integers(0, 6 * SCAN))
 def test_top_and_kth_on_rows_longer_than_a_scan_run(values, k, spike):
     """Rows of several runs, full of ties, with one large value placed anywhere."""
     row = np.array(values, dtype=np.float32)
@@ -154,11 +155,11 @@ def test_bounds(n, blocks, align):
 @pytest.mark.parametrize("n, threads", [(100, 2), (1600, 2), (6400, 2), (6400, 3), (8, 4)])
 def test_unit_blocks(n, threads):
     blocks = kernel.unit_blocks(n, M, 4, threads)
-    groups = -(-n // kernel.UNIT_ALIGN)
+    groups = -(-n // ALIGN)
     assert 1 <= blocks <= groups
     assert blocks % threads == 0 or blocks == groups
-    width = np.diff(kernel.bounds(n, blocks, kernel.UNIT_ALIGN)).max()
-    assert width * M * 4 <= kernel.BLOCK_BYTES or width <= kernel.UNIT_ALIGN
+    width = np.diff(kernel.bounds(n, blocks, ALIGN)).max()
+    assert width * M * 4 <= UNIT_BLOCK_BYTES or width <= ALIGN
 
 
 # -- the thread probe -------------------------------------------------------------------

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import naive
 from conftest import image_like
 from fastsd import SparseDream
+from fastsd.kernels.inputs import sparsedream_rates
 from fastsd.sparsedream_passes import MiniBatchWork as MiniBatchPass
 from conftest import reference_defaults
 
@@ -39,9 +40,9 @@ def test_matches_reference(batch_size, prune_every, min_response, saturate):
     naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=batch_size,
                                      prune_every=prune_every, min_response=min_response,
                                      saturate=saturate, **RATES)
-    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    kernel_rates = sparsedream_rates(RATES, np.float64)
     work = MiniBatchPass(16, 64, batch_size, np.float64, min_response, saturate)
-    assert work.run(X, order, 0, 300, W, t, L, hp, prune_every) == -1
+    assert work.run(X, order, 0, 300, W, t, L, kernel_rates, prune_every) == -1
     for got, want in zip((W, t, L), ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     assert np.sum(W == 0) > 0 and np.abs(L).max() > 0
@@ -62,10 +63,10 @@ def test_matches_reference_from_any_inhibition(beta, min_response):
     ref = [a.copy() for a in (W, t, L)]
     naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=10, prune_every=25,
                                      min_response=min_response, **rates)
-    hp = np.array([rates[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    kernel_rates = sparsedream_rates(rates, np.float64)
     work = MiniBatchPass(16, 64, 10, np.float64, min_response)
-    assert work.run(X, order, 0, 110, W, t, L, hp, 25) == -1
-    assert work.run(X, order, 110, 200, W, t, L, hp, 25) == -1
+    assert work.run(X, order, 0, 110, W, t, L, kernel_rates, 25) == -1
+    assert work.run(X, order, 110, 200, W, t, L, kernel_rates, 25) == -1
     for got, want in zip((W, t, L), ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     assert np.all(np.diag(L) == 0)
@@ -81,9 +82,9 @@ def test_matches_reference_any_column_split(n_features):
     ref = [a.copy() for a in (W, t, L)]
     naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=16, prune_every=20,
                                      min_response=0.01, **RATES)
-    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    kernel_rates = sparsedream_rates(RATES, np.float64)
     work = MiniBatchPass(12, n_features, 16, np.float64, 0.01)
-    assert work.run(X, order, 0, 150, W, t, L, hp, 20, threads=2) == -1
+    assert work.run(X, order, 0, 150, W, t, L, kernel_rates, 20, threads=2) == -1
     for got, want in zip((W, t, L), ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
@@ -95,12 +96,12 @@ def test_threads_do_not_change_results(dtype):
     the same arithmetic, bit for bit."""
     X = image_like(1000, 200, seed=10).astype(dtype)
     order = np.random.default_rng(11).permutation(1000)
-    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")], dtype)
+    kernel_rates = sparsedream_rates(RATES, dtype)
     results = []
     for threads in (1, 2):
         W, t, L = (a.astype(dtype) for a in _state(seed=12, n=32, m=200))
         work = MiniBatchPass(32, 200, 50, dtype, 1e-6)
-        assert work.run(X, order, 0, 1000, W, t, L, hp, 100, threads=threads) == -1
+        assert work.run(X, order, 0, 1000, W, t, L, kernel_rates, 100, threads=threads) == -1
         results.append((W, t, L))
     for one, two in zip(*results):
         np.testing.assert_array_equal(one, two)
@@ -127,9 +128,9 @@ def test_matches_reference_any_shape(n, m, batch, extra, floor, beta, threads, s
     ref = [a.copy() for a in (W, t, L)]
     naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=batch, prune_every=7,
                                      min_response=floor, saturate=saturate, **rates)
-    hp = np.array([rates[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    kernel_rates = sparsedream_rates(rates, np.float64)
     work = MiniBatchPass(n, m, batch, np.float64, floor, saturate)
-    assert work.run(X, order, 0, n_samples, W, t, L, hp, 7, threads=threads) == -1
+    assert work.run(X, order, 0, n_samples, W, t, L, kernel_rates, 7, threads=threads) == -1
     for got, want in zip((W, t, L), ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
@@ -140,11 +141,12 @@ def test_min_response_leaves_out_small_responses():
     W only sees pruning while t moves."""
     X = image_like(300, 64, seed=1)
     order = np.random.default_rng(2).permutation(300)
-    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    kernel_rates = sparsedream_rates(RATES, np.float64)
     results = {}
     for floor in (0.0, 0.05, 0.999):
         W, t, L = _state()
-        MiniBatchPass(16, 64, 10, np.float64, floor).run(X, order, 0, 300, W, t, L, hp, 25)
+        MiniBatchPass(16, 64, 10, np.float64, floor).run(X, order, 0, 300, W, t, L,
+                                                         kernel_rates, 25)
         results[floor] = W, t
     assert not np.allclose(results[0.0][0], results[0.05][0])
     W0 = _state()[0]
@@ -181,11 +183,11 @@ def test_matches_reference_many_neurons():
     ref = [a.copy() for a in (W, t, L)]
     naive.sparsedream_minibatch_pass(X, order, *ref, batch_size=50, prune_every=100,
                                      min_response=1e-6, saturate=True, **rates)
-    hp = np.array([rates[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    kernel_rates = sparsedream_rates(rates, np.float64)
     work = MiniBatchPass(n, m, 50, np.float64, 1e-6, True)
-    assert work.run(X, order, 0, 50, W, t, L, hp, 100, threads=2) == -1
-    read = work.n_read.copy()  # ~70% of the p̃ are 1 in the first batch
-    assert work.run(X, order, 50, n_samples, W, t, L, hp, 100, threads=2) == -1
+    assert work.run(X, order, 0, 50, W, t, L, kernel_rates, 100, threads=2) == -1
+    read = work.scratch.n_read.copy()  # ~70% of the p̃ are 1 in the first batch
+    assert work.run(X, order, 50, n_samples, W, t, L, kernel_rates, 100, threads=2) == -1
     for got, want in zip((W, t, L), ref):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     assert np.abs(L).max() > 0 and np.sum(W == 0) > 0
@@ -199,9 +201,9 @@ def test_symmetric_inhibition_stays_symmetric_in_place():
     order = np.random.default_rng(23).permutation(400)
     W, t, L = _state(seed=24, n=40)
     L = np.zeros((40, 40))
-    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    kernel_rates = sparsedream_rates(RATES, np.float64)
     work = MiniBatchPass(40, 64, 20, np.float64, 1e-6, True)
-    assert work.run(X, order, 0, 400, W, t, L, hp, 25) == -1
+    assert work.run(X, order, 0, 400, W, t, L, kernel_rates, 25) == -1
     assert work.LT is None  # no transposed copy was needed
     assert np.abs(L).max() > 0
     np.testing.assert_array_equal(L, L.T)
@@ -219,21 +221,21 @@ def test_split_into_calls_does_not_change_results(dtype, monkeypatch):
     try:
         X = image_like(1000, 64, seed=25).astype(dtype)
         order = np.random.default_rng(26).permutation(1000)
-        hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")], dtype)
+        kernel_rates = sparsedream_rates(RATES, dtype)
         results = []
         for cuts in ([0, 1000], [0, 100, 300, 320, 700, 1000], [0, 20, 1000]):
             W, t, L = (a.astype(dtype) for a in _state(seed=27))
             work = MiniBatchPass(16, 64, 20, dtype, 1e-6, True)
             for start, stop in zip(cuts[:-1], cuts[1:]):
-                assert work.run(X, order, start, stop, W, t, L, hp, 100) == -1
+                assert work.run(X, order, start, stop, W, t, L, kernel_rates, 100) == -1
             results.append((W, t, L))
         for other in results[1:]:
             for one, two in zip(results[0], other):
                 np.testing.assert_array_equal(one, two)
         with pytest.raises(ValueError, match="continue the pass at 20"):
             work = MiniBatchPass(16, 64, 20, dtype, 1e-6, True)
-            work.run(X, order, 0, 20, W, t, L, hp, 100)
-            work.run(X, order, 40, 60, W, t, L, hp, 100)
+            work.run(X, order, 0, 20, W, t, L, kernel_rates, 100)
+            work.run(X, order, 40, 60, W, t, L, kernel_rates, 100)
     finally:
         monkeypatch.undo()
         kernel.minibatch_pass.recompile()
@@ -247,9 +249,9 @@ def test_model_chunking_lines_up_with_batches():
     W, t, L = _state(5, 8, 16)
     model.weights_, model.thresholds_, model.inhibition_ = W.copy(), t.copy(), L.copy()
     model.partial_fit(X, order=order)
-    hp = np.array([RATES[k] for k in ("xi", "sp", "gamma", "beta", "prec")])
+    kernel_rates = sparsedream_rates(RATES, np.float64)
     MiniBatchPass(8, 16, 64, np.float64, model.min_response).run(
-        X, order, 0, 9000, W, t, L, hp, 100)
+        X, order, 0, 9000, W, t, L, kernel_rates, 100)
     assert np.array_equal(model.weights_, W) and np.array_equal(model.thresholds_, t)
 
 

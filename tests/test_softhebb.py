@@ -7,6 +7,7 @@ import pytest
 
 from conftest import image_like
 from fastsd.kernels import softhebb as kernel
+from fastsd.kernels.inputs import softhebb_rates, softhebb_scratch
 from naive_softhebb import sh_pass, softmax
 
 N, M, N_SAMPLES = 12, 64, 300
@@ -37,12 +38,11 @@ def run_kernel(X, order, W, b, *, batch=1, dtype=np.float64, beta=BETA, eta=ETA,
     W = np.array(W, dtype=dtype)
     b = np.array(b, dtype=dtype)
     X = np.ascontiguousarray(X, dtype=dtype)
-    U, Y, ybar = kernel.workspace(batch, W.shape[0], dtype)
+    scratch = softhebb_scratch(batch, W.shape[0], dtype)
+    rates = softhebb_rates(batch, beta, eta, eta if eta_b is None else eta_b, done, total)
     bounds = [0, *splits, len(order)]
     for s, e in zip(bounds[:-1], bounds[1:]):
-        bad = kernel.softhebb_pass(X, order, s, e, batch, W, b, beta, eta,
-                                   eta if eta_b is None else eta_b, done, total,
-                                   U, Y, ybar)
+        bad = kernel.softhebb_pass(X, order, s, e, W, b, rates, scratch)
         if bad >= 0:
             return W, b, bad
     return W, b, -1

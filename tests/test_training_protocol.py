@@ -58,7 +58,7 @@ def test_minibatch_pass_over_many_chunks_equals_one_uninterrupted_pass():
     params = model._check_params()
     work = MiniBatchPass(N, m, batch, np.dtype("float64"), params["min_response"],
                          params["saturate_excitation"])
-    assert work.run(X, order, 0, n, W, t, L, model._kernel_hyper(params), 100) == -1
+    assert work.run(X, order, 0, n, W, t, L, model._kernel_rates(params), 100) == -1
     for got, want in zip((model.weights_, model.thresholds_, model.inhibition_), (W, t, L)):
         np.testing.assert_array_equal(got, want)
 

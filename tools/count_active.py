@@ -29,15 +29,15 @@ def main():
                         dtype="float32", random_state=0)
     model._init_state(X.shape[1], np.random.default_rng(0), np.float32)
     W, t, L = model.weights_, model.thresholds_, model.inhibition_
-    hp = model._kernel_hyper(model._check_params())
+    rates = model._kernel_rates(model._check_params())
     order = np.random.default_rng(0).permutation(60000)[:n]
     work = MiniBatchPass(N, X.shape[1], 100, np.float32, 1e-6, saturate)
     o_active, read = [], []
     clock = time.perf_counter()
     for lo in range(0, n, 100):
-        assert work.run(X, order, lo, lo + 100, W, t, L, hp, 100) == -1
-        o_active.append(work.n_neurons.copy())
-        read.append(work.n_read.copy())
+        assert work.run(X, order, lo, lo + 100, W, t, L, rates, 100) == -1
+        o_active.append(work.scratch.n_neurons.copy())
+        read.append(work.scratch.n_read.copy())
     seconds = time.perf_counter() - clock
     o_active, read = np.concatenate(o_active), np.concatenate(read)
     print(f"N={N} samples={n} saturate={saturate} ({seconds:.0f} s)  per sample: "

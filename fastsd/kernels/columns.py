@@ -18,20 +18,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._tunables import ALIGN, DRIVE_BLOCK_BYTES, JIT, JIT_IEEE, PARALLEL_JIT, PARTS
 from .common import (
-    JIT, JIT_IEEE, all_finite, nonzero_pixels, prefetch_row, relative_error,
+    all_finite, nonzero_pixels, prefetch_row, relative_error,
     selected_row_sum_from,
 )
 from .simd import transpose_columns
-
-#: Parts of the pixel columns (and threads that can work on them at once).
-PARTS = 2
-#: Part boundaries are multiples of this many columns (one 64-byte line of float32).
-ALIGN = 16
-#: Bytes of ``Wᵀ`` per block of the drives: within a core's L2 cache (1-2 MB). At N=6400
-#: one part's drives took 24-29 µs per sample with 1 MB blocks, 30-38 µs with 512 KB
-#: ones and 28-46 µs unblocked (2-core Zen 5, 2 MB L2, shared machine).
-DRIVE_BLOCK_BYTES = 1 << 20
 
 
 def column_cuts(n_features: int) -> np.ndarray:
@@ -129,7 +121,7 @@ def part_drives(X, rows, WT, start, stop, IDX, NNZ, AP):
                                   AP[b, lo:hi])
 
 
-@njit(**dict(JIT, parallel=True))
+@njit(**PARALLEL_JIT)
 def columns_region(X, done, upcoming, W, WT, O, G, AP, neurons, n_neurons, samples,
                    n_samples, xi, prec, prune, changed, n_changed, cuts, IDX, NNZ, S,
                    finite):

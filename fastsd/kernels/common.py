@@ -19,23 +19,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-#: Floating-point flags for the kernels: reassociation and FMA contraction let LLVM
-#: vectorise reductions (last-bit differences from numpy), while NaN/inf semantics are
-#: kept so that the non-finite checks and ``w <= prec`` pruning behave exactly.
-FASTMATH = {"reassoc", "contract", "nsz"}
-
-JIT = dict(cache=True, nogil=True, fastmath=FASTMATH)
-
-#: Options for helpers that divide in a loop: IEEE division (``x / 0`` is inf or NaN, as
-#: in numpy) instead of Python's ``ZeroDivisionError`` check, a branch per division that
-#: keeps the loop from vectorising.
-JIT_IEEE = dict(JIT, error_model="numpy")
-
-#: Rows handled together by the blocked ``W`` loops.
-BLOCK = 4
-
-#: Bytes per cache line, the step of :func:`prefetch_row`.
-CACHE_LINE = 64
+from .._tunables import CACHE_LINE, FASTMATH, JIT, JIT_IEEE, ROW_BLOCK
 
 
 @intrinsic
@@ -150,11 +134,11 @@ def matvec(W, v, out):
 @njit(**JIT)
 def matvec_rows(W, v, out, lo, hi):
     """``out[lo:hi] = W[lo:hi] @ v``, as :func:`matvec` computes each row (a range that
-    starts at a multiple of ``BLOCK`` gives every row the same arithmetic)."""
+    starts at a multiple of ``ROW_BLOCK`` gives every row the same arithmetic)."""
     n_rows, n_cols = hi, W.shape[1]
     zero = W.dtype.type(0)
     i = lo
-    while i + BLOCK <= n_rows:
+    while i + ROW_BLOCK <= n_rows:
         s0 = s1 = s2 = s3 = zero
         for j in range(n_cols):
             vj = v[j]
@@ -163,7 +147,7 @@ def matvec_rows(W, v, out, lo, hi):
             s2 += W[i + 2, j] * vj
             s3 += W[i + 3, j] * vj
         out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
-        i += BLOCK
+        i += ROW_BLOCK
     for i in range(i, n_rows):
         acc = zero
         for j in range(n_cols):
@@ -206,13 +190,13 @@ def selected_row_sum_from(c, M, idx, k, col, out):
     cast = out.dtype.type
     out[:] = 0
     q = 0
-    while q + BLOCK <= k:
+    while q + ROW_BLOCK <= k:
         j0, j1, j2, j3 = idx[q], idx[q + 1], idx[q + 2], idx[q + 3]
         c0, c1, c2, c3 = cast(c[j0]), cast(c[j1]), cast(c[j2]), cast(c[j3])
         r0, r1, r2, r3 = M[j0, col:end], M[j1, col:end], M[j2, col:end], M[j3, col:end]
         for i in range(n):
             out[i] += c0 * r0[i] + c1 * r1[i] + c2 * r2[i] + c3 * r3[i]
-        q += BLOCK
+        q += ROW_BLOCK
     for q in range(q, k):
         j = idx[q]
         cj = cast(c[j])
@@ -269,7 +253,7 @@ def _inhibition_entry(L, i, j, oi, o_prev, beta, sp2):
 @njit(**JIT)
 def inhibit_and_drive(L, o_prev, beta, sp2, p, lp, lo, hi):
     """Step 5 with the previous responses ``o_prev``, fused with ``lp = L p`` (new ``L``),
-    on rows ``lo <= i < hi`` (``lo`` a multiple of ``BLOCK`` or the row count).
+    on rows ``lo <= i < hi`` (``lo`` a multiple of ``ROW_BLOCK`` or the row count).
 
     Row ``i`` gets ``beta (o_prev[i] o_prev - sp²)`` right before it enters ``L p``: the
     same arithmetic as updating ``L`` first, but ``L`` is read once instead of twice,
@@ -282,7 +266,7 @@ def inhibit_and_drive(L, o_prev, beta, sp2, p, lp, lo, hi):
     n = L.shape[0]
     zero = L.dtype.type(0)
     i = lo
-    while i + BLOCK <= hi:
+    while i + ROW_BLOCK <= hi:
         q0, q1, q2, q3 = o_prev[i], o_prev[i + 1], o_prev[i + 2], o_prev[i + 3]
         s0 = s1 = s2 = s3 = zero
         for j in range(n):
@@ -292,7 +276,7 @@ def inhibit_and_drive(L, o_prev, beta, sp2, p, lp, lo, hi):
             s2 += _inhibition_entry(L, i + 2, j, q2, o_prev, beta, sp2) * pj
             s3 += _inhibition_entry(L, i + 3, j, q3, o_prev, beta, sp2) * pj
         lp[i], lp[i + 1], lp[i + 2], lp[i + 3] = s0, s1, s2, s3
-        i += BLOCK
+        i += ROW_BLOCK
     for i in range(i, hi):
         qi = o_prev[i]
         acc = zero
@@ -391,12 +375,12 @@ def reconstruct(W, o, r, c0, c1):
     out = r[c0:c1]
     out[:] = 0
     i = 0
-    while i + BLOCK <= n_rows:
+    while i + ROW_BLOCK <= n_rows:
         o0, o1, o2, o3 = o[i], o[i + 1], o[i + 2], o[i + 3]
         w0, w1, w2, w3 = W[i, c0:c1], W[i + 1, c0:c1], W[i + 2, c0:c1], W[i + 3, c0:c1]
         for j in range(out.shape[0]):
             out[j] += w0[j] * o0 + w1[j] * o1 + w2[j] * o2 + w3[j] * o3
-        i += BLOCK
+        i += ROW_BLOCK
     for i in range(i, n_rows):
         oi = o[i]
         w = W[i, c0:c1]

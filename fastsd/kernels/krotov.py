@@ -23,7 +23,7 @@ How it is computed (same rule, different order of the floating-point sums):
   reads them, so ``ST`` comes from memory once per batch, not once per sample.
 * Only the top-1 and the k-th unit of each sample are needed: one scan with a k-entry
   insertion buffer (a stable sort's answer) that skips, with a vectorised test, every
-  run of :data:`SCAN` drives none of which beats the current k-th.
+  run of :data:`fastsd._tunables.SCAN` drives none of which beats the current k-th.
 * ``g`` and ``xx`` vanish outside the <= 2B units that are ranked 1st or k-th by some
   sample of the batch (the *touched* units), so ``ds`` does too: ``ds``, ``max|ds|``
   (the other entries are zeros, and ``max|ds| >= 0``) and the update only visit the
@@ -39,32 +39,25 @@ threads, unit blocks or calls a pass is split into, so results do not depend on 
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from .common import JIT, all_finite
-
-#: Non-zeros combined per sweep over a drive row (rows of ``S`` read together).
-UNROLL = 4
-#: Drives tested together by the ranking scan (a skipped run costs one vector test).
-SCAN = 64
-#: Unit blocks are multiples of this many units (one 64-byte line of float32).
-UNIT_ALIGN = 16
-#: Bytes of ``S`` per unit block (the block is re-read by every sample of a batch: it
-#: should stay in a core's L2 cache, 1-2 MB on current x86 server cores; only the rows
-#: of pixels that are non-zero in the batch are read). Narrower blocks cost more loop
-#: overhead than they save (measured on Zen 5, N=1600: 160-unit blocks a third slower
-#: than 400-unit ones).
-BLOCK_BYTES = 1 << 21
-
-PARALLEL_JIT = dict(JIT, parallel=True)
+from .._tunables import (
+    ALIGN, DRIVE_UNROLL, JIT, PARALLEL_JIT, SAMPLES_PER_TASK, SCAN, UNIT_BLOCK_BYTES,
+)
+from .common import all_finite
 
 
 def p_code(p: float) -> int:
     """Integer ``p`` in [1, 16] as an int (computed with products), else -1 (``pow``)."""
     p = float(p)
     return int(p) if p.is_integer() and 1 <= p <= 16 else -1
+
+
+def exponent(p: float, dtype) -> tuple[int, np.floating]:
+    """``(p_int, q)`` of :func:`signed_power` for the exponent ``p``: :func:`p_code`
+    and ``q = p - 1`` in ``dtype``."""
+    return p_code(p), np.dtype(dtype).type(float(p) - 1.0)
 
 
 @njit(**JIT)
@@ -107,7 +100,7 @@ def top_and_kth(row, k, buf_v, buf_i):
     One scan keeping the ``k`` best so far in ``buf_v``/``buf_i`` (descending). An entry
     enters only if strictly larger than the current k-th, and is inserted after any equal
     entries, which have lower indices: this is exactly a stable descending sort. Runs of
-    :data:`SCAN` entries are first tested together (``any(row[run] > k-th)``, which
+    :data:`fastsd._tunables.SCAN` entries are first tested together (``any(row[run] > k-th)``, which
     vectorises); a run with no such entry cannot change the buffer and is skipped.
     """
     n = row.shape[0]
@@ -148,13 +141,13 @@ def drive_block(nzi, nzv, c, ST, i0, i1, acc):
     for i in range(w):
         a[i] = 0
     t = 0
-    while t + UNROLL <= c:
+    while t + DRIVE_UNROLL <= c:
         s0, s1 = ST[nzi[t], i0:i1], ST[nzi[t + 1], i0:i1]
         s2, s3 = ST[nzi[t + 2], i0:i1], ST[nzi[t + 3], i0:i1]
         v0, v1, v2, v3 = nzv[t], nzv[t + 1], nzv[t + 2], nzv[t + 3]
         for i in range(w):
             a[i] += v0 * s0[i] + v1 * s1[i] + v2 * s2[i] + v3 * s3[i]
-        t += UNROLL
+        t += DRIVE_UNROLL
     for t in range(t, c):
         s0 = ST[nzi[t], i0:i1]
         v0 = nzv[t]
@@ -268,39 +261,54 @@ def sparse_update(W, delta, eps, prec, top, kth, nzi, nzv, nnz, slot, units, n, 
             g[j] = 0
 
 
-def krotov_pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
-                ws):
+def krotov_pass(X, order, start, stop, W, ST, rates, ws):
     """Run the batches ``order[s:s + batch_size]`` for ``s = start, start + batch_size,
     ... < stop`` (the last may be shorter), updating ``W`` and ``ST`` in place.
 
     Parameters
     ----------
-    X : (n_samples, m) samples; ``order`` : int64 row indices of this pass.
-    W : (N, m) the weights. ``ST`` : (m, N) ``(sign(W)|W|^(p-1))ᵀ``; see
-        :func:`pass_state`.
-    p_int, q : from :func:`p_code` and ``q = p - 1``.
-    k, delta, eps, prec : the rule's rank, anti-Hebbian strength, rate and floor
-        (numbers of ``W``'s dtype).
-    ws : :class:`Workspace` for this batch size, shape, ``k`` and dtype.
+    X : (n_samples, m) array
+        Samples.
+    order : int64 array
+        Row indices of this pass.
+    start, stop : int
+        Positions of ``order`` to run.
+    W : (N, m) array
+        The weights.
+    ST : (m, N) array
+        ``(sign(W)|W|^(p-1))ᵀ``; see :func:`pass_state`.
+    rates : :class:`fastsd.kernels.inputs.KrotovRates`
+        Batch size, rank ``k``, exponent, anti-Hebbian strength, rate and floor
+        (:func:`fastsd.kernels.inputs.krotov_rates`, in ``W``'s dtype).
+    ws : :class:`fastsd.kernels.inputs.KrotovWorkspace`
+        Scratch for this batch size, shape, ``k`` and dtype
+        (:func:`fastsd.kernels.inputs.krotov_workspace`).
 
-    Returns the number of batches run, or -1 if ``W`` is no longer finite (the caller
-    then discards it).
+    Returns
+    -------
+    int
+        The number of batches run, or -1 if ``W`` is no longer finite (the caller
+        then discards it).
     """
     n, m = W.shape
+    k, batch_size = rates.k, rates.batch_size
     if not (1 <= k <= n and k <= ws.buf_v.shape[1] and 1 <= batch_size <= ws.IT.shape[0]
             and ws.IT.shape[1] == n and ws.G.shape[1] == m and ST.shape == (m, n)):
         raise ValueError("krotov_pass: need 1 <= k <= N, 1 <= batch_size <= the "
                          "workspace's batch size, and a workspace and ST of W's shape")
-    return _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
-                 *ws.args())
+    return _pass(X, order, start, stop, W, ST, rates, ws)
 
 
 @njit(**JIT)
-def _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, prec,
-          unit_bounds, nzi, nzv, nnz, IT, top, kth, buf_v, buf_i, slot, units, xc, G):
+def _pass(X, order, start, stop, W, ST, rates, ws):
     """Per batch: the drives (refreshing the columns of ``ST`` that the previous batch
     changed), the ranking with the compaction of the next batch, then the update of
     the touched rows of ``W``. ``nzi``/``nzv``/``nnz`` alternate between two halves."""
+    batch_size, k, p_int, q = rates.batch_size, rates.k, rates.p_int, rates.q
+    delta, eps, prec = rates.delta, rates.eps, rates.prec
+    unit_bounds, nzi, nzv, nnz, IT = ws.unit_bounds, ws.nzi, ws.nzv, ws.nnz, ws.IT
+    top, kth, buf_v, buf_i = ws.top, ws.kth, ws.buf_v, ws.buf_i
+    slot, units, xc, G = ws.slot, ws.units, ws.xc, ws.G
     n = 0
     if start < stop:
         rows = order[start:min(start + batch_size, stop)]
@@ -325,20 +333,16 @@ def _pass(X, order, start, stop, batch_size, W, ST, p_int, q, k, delta, eps, pre
     return n_batches if all_finite(W) else -1
 
 
-#: Samples per parallel task of :func:`hidden_drive` (scratch allocated once per task).
-CHUNK = 256
-
-
 @njit(**PARALLEL_JIT)
 def hidden_drive(X, ST, out):
     """``out[b] = Σ_j X[b, j] ST[j]``: the drives ``I`` (n_samples, N) of all rows of
     ``X`` for ``ST = (sign(W)|W|^(p-1))ᵀ`` (m×N), skipping zero pixels like the pass."""
     n_samples, m = X.shape
     n = ST.shape[1]
-    for c in prange((n_samples + CHUNK - 1) // CHUNK):
+    for c in prange((n_samples + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK):
         nzi = np.empty(m, np.int32)
         nzv = np.empty(m, X.dtype)
-        for b in range(c * CHUNK, min(n_samples, (c + 1) * CHUNK)):
+        for b in range(c * SAMPLES_PER_TASK, min(n_samples, (c + 1) * SAMPLES_PER_TASK)):
             drive_block(nzi, nzv, nonzeros(X[b], nzi, nzv), ST, 0, n, out[b])
     return out
 
@@ -353,60 +357,20 @@ def bounds(n: int, n_blocks: int, align: int = 1) -> np.ndarray:
 
 def unit_blocks(n: int, m: int, itemsize: int, threads: int) -> int:
     """Number of unit blocks for :func:`drives`: enough that a block of ``S``
-    (``m`` rows) fits in :data:`BLOCK_BYTES`, a multiple of ``threads``, and no more
-    than there are :data:`UNIT_ALIGN`-wide groups."""
-    by_cache = -(-n * m * itemsize // BLOCK_BYTES)
+    (``m`` rows) fits in :data:`UNIT_BLOCK_BYTES`, a multiple of ``threads``, and no more
+    than there are :data:`ALIGN`-wide groups."""
+    by_cache = -(-n * m * itemsize // UNIT_BLOCK_BYTES)
     blocks = -(-by_cache // threads) * threads
-    return max(1, min(blocks, -(-n // UNIT_ALIGN)))
-
-
-def _zeros(shape, dtype):
-    """``np.zeros`` with its pages written now: ``np.zeros`` maps them lazily, and the
-    first batches, which the thread probe times, would pay for the page faults."""
-    return np.full(shape, 0, dtype)
-
-
-class Workspace:
-    """Scratch arrays for :func:`krotov_pass`, allocated once per pass.
-
-    ``n_unit_blocks`` (the drives' unit blocks) defaults to :func:`unit_blocks` for
-    ``numba.get_num_threads()`` threads; results do not depend on it.
-    """
-
-    def __init__(self, batch_size: int, n: int, m: int, k: int, dtype, n_unit_blocks=None):
-        dtype = np.dtype(dtype)
-        if n_unit_blocks is None:
-            n_unit_blocks = unit_blocks(n, m, dtype.itemsize, numba.get_num_threads())
-        self.unit_bounds = bounds(n, n_unit_blocks, UNIT_ALIGN)
-        self.nzi = _zeros((2, batch_size, m), np.int32)  # two batches: see _pass
-        self.nzv = _zeros((2, batch_size, m), dtype)
-        self.nnz = _zeros((2, batch_size), np.int64)
-        self.IT = _zeros((batch_size, n), dtype)
-        self.top = _zeros(batch_size, np.int64)
-        self.kth = _zeros(batch_size, np.int64)
-        self.buf_v = _zeros((batch_size, k), dtype)
-        self.buf_i = _zeros((batch_size, k), np.int64)
-        self.slot = np.full(n, -1, np.int64)
-        self.units = _zeros(2 * batch_size, np.int64)
-        self.xc = _zeros(2 * batch_size, dtype)
-        self.G = _zeros((2 * batch_size, m), dtype)
-
-    def args(self):
-        """The scratch arrays in the order :func:`krotov_pass` takes them."""
-        return (self.unit_bounds, self.nzi, self.nzv, self.nnz, self.IT, self.top,
-                self.kth, self.buf_v, self.buf_i, self.slot, self.units, self.xc, self.G)
+    return max(1, min(blocks, -(-n // ALIGN)))
 
 
 def pass_state(W, p: float):
-    """``(W, ST, p_int, q)`` for :func:`krotov_pass`: a C-ordered copy of the weights
-    ``W`` (N×m; the pass works in place), ``ST = (sign(W)|W|^(p-1))ᵀ`` (m×N), and
-    ``p_int = p_code(p)``, ``q = p - 1``."""
+    """``(W, ST)`` for :func:`krotov_pass`: a C-ordered copy of the weights ``W`` (N×m;
+    the pass works in place) and ``ST = (sign(W)|W|^(p-1))ᵀ`` (m×N)."""
     W = np.array(W, order="C")
-    p_int = p_code(p)
-    q = W.dtype.type(float(p) - 1.0)
     ST = np.empty((W.shape[1], W.shape[0]), W.dtype)
-    _fill_signed_power(W, ST, p_int, q)
-    return W, ST, p_int, q
+    _fill_signed_power(W, ST, *exponent(p, W.dtype))
+    return W, ST
 
 
 @njit(**PARALLEL_JIT)

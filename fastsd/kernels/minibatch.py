@@ -47,21 +47,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._tunables import FLUSH_EVERY, JIT, SCAN, SYMMETRY_TILE
 from .columns import columns_region
 from .common import (
-    JIT, _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition, selected_row_sum,
+    _excitation, _inhibited, all_finite, flush_tiny, needs_inhibition, selected_row_sum,
     update_thresholds,
 )
-from .sparsedream import BETA, GAMMA, PREC, SP, XI
-
-#: Positions between the additions of the constant part of the inhibition updates to
-#: ``L`` (one sweep over ``L`` each; :func:`minibatch_pass`).
-FLUSH_EVERY = 4096
-
-
-#: Entries per block of :func:`indices_other_than`.
-SCAN = 64
-
 
 @njit(**JIT)
 def indices_other_than(x, value, idx):
@@ -205,11 +196,12 @@ def clear_diagonal(LT, u):
 
 
 @njit(**JIT)
-def batch_responses(A, AP, t, LT, u, hp, min_response, saturate, offset, first, use_L, O,
-                    P, off, neurons, n_neurons, n_read, samples, n_samples):
-    """The per-sample half of a batch: for each sample ``b`` in order, its drive
-    ``A[b]`` (the sum of the partial drives ``AP[:, b]``), responses into ``O[b]``
-    (floored after the thresholds took them), threshold and inhibition updates.
+def batch_responses(n_batch, t, LT, rates, options, offset, first, use_L, scratch):
+    """The per-sample half of a batch of ``n_batch`` samples: for each sample ``b`` in
+    order, its drive ``A[b]`` (the sum of the partial drives ``AP[:, b]``), responses
+    into ``O[b]`` (floored after the thresholds took them), threshold and inhibition
+    updates (``A``, ``AP``, ``O`` and the other arrays: fields of ``scratch``,
+    :class:`fastsd.kernels.inputs.MiniBatchScratch`).
 
     ``LT`` holds ``Lᵀ`` less the constant part of the inhibition updates so far,
     ``offset`` (off the diagonal), and ``u`` its column sums; returns the new offset.
@@ -222,7 +214,12 @@ def batch_responses(A, AP, t, LT, u, hp, min_response, saturate, offset, first, 
     is active (in order), for the weight half of the batch. ``n_read[b]``: rows of
     ``LT`` read for ``L p̃`` of sample ``b``.
     """
-    gamma, beta, sp = hp[GAMMA], hp[BETA], hp[SP]
+    A, O = scratch.A[:n_batch], scratch.O[:n_batch]
+    AP, u, P, off = scratch.AP, scratch.u, scratch.P, scratch.off
+    neurons, n_neurons, n_read = scratch.neurons, scratch.n_neurons, scratch.n_read
+    samples, n_samples = scratch.samples, scratch.n_samples
+    min_response, saturate = options.min_response, options.saturate
+    gamma, beta, sp = rates.gamma, rates.beta, rates.sp
     step_offset = -beta * (sp * sp)  # the constant part of one inhibition update
     p, q = P[0], P[1]
     n_samples[:] = 0
@@ -276,10 +273,7 @@ def mark_changed(prune, dirty, n_samples, changed):
 
 
 @njit(**JIT)
-def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, u, pending, fresh, hp,
-                   prune_every, min_response, saturate, A, AP, O, G, P, off, neurons,
-                   n_neurons, n_read, samples, n_samples, changed, dirty, cuts, IDX, NNZ, S,
-                   finite):
+def minibatch_pass(X, order, start, stop, W, t, LT, rates, options, scratch, fresh):
     """Run the mini-batch scheme on ``X[order[start:stop]]`` in place.
 
     Per batch, the per-sample half (:func:`batch_responses`, one thread) alternates with
@@ -291,64 +285,54 @@ def minibatch_pass(X, order, start, stop, batch_size, W, WT, t, LT, u, pending, 
 
     Parameters
     ----------
-    X, order, start, stop, W, t, hp, prune_every
+    X, order, start, stop, W, t, rates
         As for :func:`fastsd.kernels.sparsedream.sparsedream_pass`. Batches start at
         ``start``; positions decide pruning as there.
-    batch_size : int
-    WT : (m, N) array
-        ``W.T``, kept in step with ``W``.
     LT : (N, N) array
         ``L.T``, the transposed inhibition matrix, updated in place; until the end of
-        ``order`` it lacks ``pending[0]`` off the diagonal.
-    u : (N,) float64 array; pending : (1,) array; fresh : bool
-        The column sums of ``LT`` and the offset not yet in it, carried from the
-        previous call if not ``fresh`` (else set here).
-    min_response : float
-        Responses below it are left out of every product with the responses.
-    saturate : bool
-        In ``L p̃``, also round the ``p`` within ``min_response`` of 1 up to 1.
-    A, O : (batch_size, N) arrays; AP : (PARTS, batch_size, N) array;
-    G : (batch_size, m) array
-        Scratch space: drives, responses, partial drives, relative errors of a batch.
-    P : (2, N) array; off : (N,) int array; changed : (N,) bool array
-        Scratch space.
-    neurons : (batch_size, N) int array; n_neurons, n_read : (batch_size,) int arrays;
-    samples : (N, batch_size) int array; n_samples : (N,) int array
-        Scratch space: the active sets of a batch (:func:`batch_responses`).
-    dirty : (N,) bool array
-        Rows changed since the last pruning (all True is always safe).
-    cuts : (PARTS + 1,) int64 array
-        Column boundaries of the parts (:func:`fastsd.kernels.columns.column_cuts`).
-    IDX : (PARTS, batch_size, m) int array; NNZ : (PARTS, batch_size) int array;
-    S : (PARTS, m) array; finite : (PARTS,) bool array
-        Scratch space per part.
+        ``order`` it lacks ``scratch.pending[0]`` off the diagonal.
+    options : :class:`fastsd.kernels.inputs.MiniBatchOptions`
+        Batch size, pruning interval, response floor, saturation
+        (:func:`fastsd.kernels.inputs.minibatch_options`).
+    scratch : :class:`fastsd.kernels.inputs.MiniBatchScratch`
+        Work arrays (:func:`fastsd.kernels.inputs.minibatch_scratch`); ``WT`` must hold
+        ``W.T``, and ``u``, ``pending`` and ``dirty`` are carried from the previous call
+        if not ``fresh``.
+    fresh : bool
+        Start a pass: the column sums ``u`` and the offset ``pending`` are set here.
 
     Returns
     -------
     int
         -1, or the first position of a batch after which the state was not finite.
     """
-    xi, prec = hp[XI], hp[PREC]
-    use_L = needs_inhibition(LT, hp[BETA])
-    sets = (neurons, n_neurons, samples, n_samples)
+    xi, prec = rates.xi, rates.prec
+    batch_size, prune_every = options.batch_size, options.prune_every
+    u, pending, finite = scratch.u, scratch.pending, scratch.finite
+    use_L = needs_inhibition(LT, rates.beta)
+    # columns_region is a parallel function, and a tuple argument there costs a third
+    # more compile time (measured: 55 s against 37 s), so it gets the arrays one by one
+    arrays = (scratch.WT, scratch.O, scratch.G, scratch.AP, scratch.neurons,
+              scratch.n_neurons, scratch.samples, scratch.n_samples)
+    changed, per_part = scratch.changed, (scratch.cuts, scratch.IDX, scratch.NNZ, scratch.S,
+                                          finite)
     if fresh:
         column_sums(LT, u)
         pending[0] = 0
     ok = all_finite(W) and all_finite(u)  # a non-finite L makes its column sum so
     upcoming = order[start:min(start + batch_size, stop)]
-    columns_region(X, order[:0], upcoming, W, WT, O, G, AP, *sets, xi, prec, False,
-                   changed, 0, cuts, IDX, NNZ, S, finite)
+    columns_region(X, order[:0], upcoming, W, *arrays, xi, prec, False, changed, 0,
+                   *per_part)
     for lo in range(start, stop, batch_size):
         end = min(lo + batch_size, stop)
         n_batch = end - lo
-        pending[0] = batch_responses(
-            A[:n_batch], AP, t, LT, u, hp, min_response, saturate, pending[0], lo == start,
-            use_L, O[:n_batch], P, off, neurons, n_neurons, n_read, samples, n_samples)
+        pending[0] = batch_responses(n_batch, t, LT, rates, options, pending[0],
+                                     lo == start, use_L, scratch)
         prune = (-lo) % prune_every < n_batch  # some k in [lo, lo + n_batch) is a multiple
-        n_changed = mark_changed(prune, dirty, n_samples, changed)
+        n_changed = mark_changed(prune, scratch.dirty, scratch.n_samples, changed)
         upcoming = order[end:min(end + batch_size, stop)]
-        columns_region(X, order[lo:end], upcoming, W, WT, O, G, AP, *sets, xi, prec,
-                       prune, changed, n_changed, cuts, IDX, NNZ, S, finite)
+        columns_region(X, order[lo:end], upcoming, W, *arrays, xi, prec, prune, changed,
+                       n_changed, *per_part)
         if use_L and (end // FLUSH_EVERY > lo // FLUSH_EVERY or end == order.shape[0]):
             ok &= flush_offset(LT, pending[0], u)
             pending[0] = 0
@@ -363,7 +347,7 @@ def is_symmetric(L):
     """True if the square ``L`` equals its transpose off the diagonal (NaN never does).
     Compares tiles, so that both reads stay in the cache."""
     n = L.shape[0]
-    tile = 32
+    tile = SYMMETRY_TILE
     for i0 in range(0, n, tile):
         for j0 in range(i0, n, tile):
             for i in range(i0, min(i0 + tile, n)):

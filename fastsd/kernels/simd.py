@@ -12,10 +12,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .common import JIT
-
-#: Bytes of one vector register tile row: a 64-byte line holds 16 float32 or 8 float64.
-VECTOR_BYTES = 64
+from .._tunables import CACHE_LINE, JIT
 
 
 def _tile_masks(lanes: int):
@@ -49,7 +46,7 @@ def transpose_tile(typingctx, src, dst, i0, j0):
             and src.dtype == dst.dtype and isinstance(src.dtype, types.Float)
             and isinstance(i0, types.Integer) and isinstance(j0, types.Integer)):
         return None
-    lanes = VECTOR_BYTES // (src.dtype.bitwidth // 8)
+    lanes = CACHE_LINE // (src.dtype.bitwidth // 8)
     stages = _tile_masks(lanes)
 
     def codegen(context, builder, signature, args):
@@ -103,7 +100,7 @@ def transpose_columns(W, WT, start, stop):
     """``WT[start:stop, :] = W[:, start:stop].T``, as :func:`transpose_into` (which is
     the whole range)."""
     N = W.shape[0]
-    lanes = VECTOR_BYTES // W.itemsize
+    lanes = CACHE_LINE // W.itemsize
     n_i = N // lanes * lanes
     n_j = start + (stop - start) // lanes * lanes
     for i0 in range(0, n_i, lanes):

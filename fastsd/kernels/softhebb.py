@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit, prange
 
-from .common import JIT, JIT_IEEE, prefetch_row
+from .._tunables import JIT, JIT_IEEE, PARALLEL_JIT_IEEE
+from .common import prefetch_row
 
 
 @njit(**JIT)
@@ -83,17 +83,21 @@ def soft_wta(U, nb, beta, Y, ybar):
 
 
 @njit(**JIT_IEEE)
-def softhebb_pass(X, order, start, stop, batch, W, b, beta, eta, eta_b, rate_done,
-                  rate_total, U, Y, ybar):
-    """Train on ``X[order[k]]``, ``start <= k < stop``, in batches of ``batch``.
+def softhebb_pass(X, order, start, stop, W, b, rates, scratch):
+    """Train on ``X[order[k]]``, ``start <= k < stop``, in batches of ``rates.batch``.
 
-    ``W`` (N×m), ``b`` (N,) are updated in place; ``U``, ``Y`` (batch×N) and ``ybar``
-    (N,) are scratch. ``eta``/``eta_b`` are float64 base rates: with ``rate_total > 0``
-    a batch starting at position ``k`` uses them times ``1 - (rate_done + k) /
-    rate_total`` (a linear anneal over a whole fit), rounded to the dtype of ``W``.
-    Returns -1, or the position of the first batch after which ``W`` or ``b`` was no
-    longer finite (the state is then garbage).
+    ``W`` (N×m), ``b`` (N,) are updated in place; ``scratch``
+    (:class:`fastsd.kernels.inputs.SoftHebbScratch`) holds ``U``, ``Y`` (batch×N) and
+    ``ybar`` (N,). ``rates`` (:class:`fastsd.kernels.inputs.SoftHebbRates`): its
+    ``eta``/``eta_b`` are float64 base rates: with ``rate_total > 0`` a batch starting at
+    position ``k`` uses them times ``1 - (rate_done + k) / rate_total`` (a linear anneal
+    over a whole fit), rounded to the dtype of ``W``. Returns -1, or the position of the
+    first batch after which ``W`` or ``b`` was no longer finite (the state is then
+    garbage).
     """
+    batch, beta, eta, eta_b = rates.batch, rates.beta, rates.eta, rates.eta_b
+    rate_done, rate_total = rates.rate_done, rates.rate_total
+    U, Y, ybar = scratch.U, scratch.Y, scratch.ybar
     dt = W.dtype.type
     N, m = W.shape
     zero = dt(0)
@@ -147,7 +151,7 @@ def softhebb_pass(X, order, start, stop, batch, W, b, beta, eta, eta_b, rate_don
     return -1
 
 
-@njit(**dict(JIT_IEEE, parallel=True))
+@njit(**PARALLEL_JIT_IEEE)
 def softmax_rows(U, beta):
     """``U[i] = softmax(beta * U[i])`` for every row, in place (the response of
     ``transform``; rows in parallel)."""
@@ -167,9 +171,3 @@ def softmax_rows(U, beta):
         for k in range(N):
             u[k] *= inv
     return U
-
-
-def workspace(batch: int, n_neurons: int, dtype) -> tuple[np.ndarray, ...]:
-    """Scratch of :func:`softhebb_pass`: ``U``, ``Y`` (batch×N) and ``ybar`` (N,)."""
-    return (np.empty((batch, n_neurons), dtype), np.empty((batch, n_neurons), dtype),
-            np.empty(n_neurons, dtype))

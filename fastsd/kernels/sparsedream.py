@@ -15,19 +15,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .._tunables import JIT, PARALLEL_JIT, ROW_BLOCK
 from .common import (
-    BLOCK, FASTMATH, JIT, all_finite, excite, forward, inhibit, lateral, matvec,
+    all_finite, excite, forward, inhibit, lateral, matvec,
     needs_inhibition, prefetch_row, reconstruct, relative_error, update_inhibition,
     update_thresholds,
 )
-
-#: Positions of the hyper-parameters in the ``hp`` array passed to the kernels. They are
-#: packed in an array of the state's dtype so float32 state is updated in float32.
-XI, SP, GAMMA, BETA, PREC = range(5)
-N_HYPER = 5
-
-PARALLEL_JIT = dict(JIT, parallel=True)
-
 
 @njit(**JIT)
 def _step6(w, c, gj):
@@ -38,7 +31,7 @@ def _step6(w, c, gj):
 @njit(**JIT)
 def _update_weights(W, o, g, xi, v_next, a_next, lo, hi):
     """Step 6 for rows ``lo <= i < hi``, and ``a_next = W v_next`` from the updated rows
-    (``lo`` a multiple of ``BLOCK``, so every row gets the same arithmetic).
+    (``lo`` a multiple of ``ROW_BLOCK``, so every row gets the same arithmetic).
 
     Four rows per sweep over ``j``: ``g[j]`` and ``v_next[j]`` are loaded once for four
     weights. Row by row, those two extra loads per weight made the loop bound by loads
@@ -47,7 +40,7 @@ def _update_weights(W, o, g, xi, v_next, a_next, lo, hi):
     n_cols = W.shape[1]
     zero = W.dtype.type(0)
     i = lo
-    while i + BLOCK <= hi:
+    while i + ROW_BLOCK <= hi:
         c0, c1, c2, c3 = xi * o[i], xi * o[i + 1], xi * o[i + 2], xi * o[i + 3]
         s0 = s1 = s2 = s3 = zero
         for j in range(n_cols):
@@ -66,7 +59,7 @@ def _update_weights(W, o, g, xi, v_next, a_next, lo, hi):
             s2 += w2 * vj
             s3 += w3 * vj
         a_next[i], a_next[i + 1], a_next[i + 2], a_next[i + 3] = s0, s1, s2, s3
-        i += BLOCK
+        i += ROW_BLOCK
     for i in range(i, hi):
         c = xi * o[i]
         s = zero
@@ -121,12 +114,12 @@ def _lateral_args(k, start, o_prev, p, beta):
 
 
 @njit(**JIT, inline="always")
-def _finish_sample(k, stop, prune_every, W, t, L, o, hp, v_next, a, use_L):
+def _finish_sample(k, stop, prune_every, W, t, L, o, rates, v_next, a, use_L):
     """Step 7, and step 8 if due, for the sample at position ``k`` with responses ``o``;
     at a pruning step or the end of the call, the finiteness check (True: not finite).
     The last sample's step 5 is applied here (the others' in the next response)."""
-    sp, beta, prec = hp[SP], hp[BETA], hp[PREC]
-    update_thresholds(t, o, hp[GAMMA], sp)
+    sp, beta, prec = rates.sp, rates.beta, rates.prec
+    update_thresholds(t, o, rates.gamma, sp)
     prune = k % prune_every == 0
     if prune:
         _prune(W, prec, v_next, a)
@@ -138,7 +131,7 @@ def _finish_sample(k, stop, prune_every, W, t, L, o, hp, v_next, a, use_L):
 
 
 @njit(**JIT)
-def sparsedream_pass(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r, g):
+def sparsedream_pass(X, order, start, stop, W, t, L, rates, prune_every, scratch):
     """Run the SparseDream rule on ``X[order[0]], X[order[1]], ...`` in place.
 
     Parameters
@@ -153,11 +146,13 @@ def sparsedream_pass(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r
         previous call, so the split does not change any result.
     W, t, L : arrays (N, m), (N,), (N, N)
         State, updated in place.
-    hp : (5,) array
-        ``xi, sp, gamma, beta, prec`` in the state's dtype.
+    rates : :class:`fastsd.kernels.inputs.SparseDreamRates`
+        ``xi, sp, gamma, beta, prec`` in the state's dtype
+        (:func:`fastsd.kernels.inputs.sparsedream_rates`).
     prune_every : int
-    a, p, o : (N,) arrays, r, g : (m,) arrays
-        Scratch space; ``a`` carries the next sample's drive ``W v`` between calls.
+    scratch : :class:`fastsd.kernels.inputs.SampleScratch`
+        Work arrays (:func:`fastsd.kernels.inputs.sample_scratch`); its drive ``a``
+        carries the next sample's ``W v`` between calls.
 
     Returns
     -------
@@ -169,14 +164,15 @@ def sparsedream_pass(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r
     if start >= stop:
         return -1
     N, m = W.shape
-    xi, sp2, prec = hp[XI], hp[SP] * hp[SP], hp[PREC]
-    use_L = needs_inhibition(L, hp[BETA])
+    a, p, o, r, g = scratch.a, scratch.p, scratch.o, scratch.r, scratch.g
+    xi, sp2, prec = rates.xi, rates.sp * rates.sp, rates.prec
+    use_L = needs_inhibition(L, rates.beta)
     o_prev = np.empty_like(o)
     if start == 0:
         matvec(W, X[order[0]], a)
     for k in range(start, stop):
         v, v_next = _inputs(X, order, k)
-        q, beta, pending = _lateral_args(k, start, o_prev, p, hp[BETA])
+        q, beta, pending = _lateral_args(k, start, o_prev, p, rates.beta)
         excite(a, t, p, o, use_L)
         if use_L:
             lateral(L, q, beta, sp2, p, o, pending, 0, N)
@@ -184,7 +180,7 @@ def sparsedream_pass(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r
         reconstruct(W, o, r, 0, m)
         relative_error(v, r, prec, g)
         _update_weights(W, o, g, xi, v_next, a, 0, N)
-        if _finish_sample(k, stop, prune_every, W, t, L, o, hp, v_next, a, use_L):
+        if _finish_sample(k, stop, prune_every, W, t, L, o, rates, v_next, a, use_L):
             return k
         o, o_prev = o_prev, o  # step 5 of this sample happens in the next lateral
     return -1
@@ -220,39 +216,40 @@ def _update_region(W, o, g, xi, v_next, a, rows):
 
 
 @njit(**JIT)
-def sparsedream_pass_parts(X, order, start, stop, W, t, L, hp, prune_every, a, p, o, r,
-                           g, rows, cols):
+def sparsedream_pass_parts(X, order, start, stop, W, t, L, rates, prune_every, scratch):
     """:func:`sparsedream_pass` with the work on ``W`` and ``L`` split into parts that
     run in parallel: ``L p`` with step 5 and the weight update by the row parts
-    ``rows`` (:func:`part_cuts` with step ``BLOCK``), the reconstruction and ``g`` by
-    the column parts ``cols``. Every number is computed by the same arithmetic as in
-    :func:`sparsedream_pass`, so results are identical to it and do not depend on the
-    number of threads. Three parallel regions per sample: worth it when a sample moves
+    ``scratch.rows`` (:func:`part_cuts` with step ``ROW_BLOCK``), the reconstruction
+    and ``g`` by the column parts ``scratch.cols``. Every number is computed by the same
+    arithmetic as in :func:`sparsedream_pass`, so results are identical to it and do not
+    depend on the number of threads. Three parallel regions per sample: worth it when a sample moves
     megabytes (N in the hundreds and more), not at N = 100.
     """
     if start >= stop:
         return -1
-    xi, sp2, prec = hp[XI], hp[SP] * hp[SP], hp[PREC]
-    use_L = needs_inhibition(L, hp[BETA])
+    a, p, o, r, g = scratch.a, scratch.p, scratch.o, scratch.r, scratch.g
+    rows, cols = scratch.rows, scratch.cols
+    xi, sp2, prec = rates.xi, rates.sp * rates.sp, rates.prec
+    use_L = needs_inhibition(L, rates.beta)
     o_prev = np.empty_like(o)
     if start == 0:
         matvec(W, X[order[0]], a)
     for k in range(start, stop):
         v, v_next = _inputs(X, order, k)
-        q, beta, pending = _lateral_args(k, start, o_prev, p, hp[BETA])
+        q, beta, pending = _lateral_args(k, start, o_prev, p, rates.beta)
         excite(a, t, p, o, use_L)
         if use_L:
             _lateral_region(L, q, beta, sp2, p, o, pending, rows)
         inhibit(a, t, o, use_L)
         _error_region(W, o, v, prec, r, g, cols)
         _update_region(W, o, g, xi, v_next, a, rows)
-        if _finish_sample(k, stop, prune_every, W, t, L, o, hp, v_next, a, use_L):
+        if _finish_sample(k, stop, prune_every, W, t, L, o, rates, v_next, a, use_L):
             return k
         o, o_prev = o_prev, o
     return -1
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
+@njit(**PARALLEL_JIT)
 def sparsedream_response(X, W, t, L, out):
     """Network response ``o`` (steps 1–3) for every row of ``X``, in parallel over rows."""
     n = X.shape[0]

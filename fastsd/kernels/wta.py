@@ -17,7 +17,7 @@ is within twice that bound of the best is re-scored exactly in float64 from the 
 pixels. On MNIST fewer than 0.2% of the samples need that second look. Exact ties go
 to the lowest neuron index, as with ``np.argmax``.
 
-Every kernel handles ``CHUNK`` samples per parallel task, so scratch arrays are
+Every kernel handles ``SAMPLES_PER_TASK`` samples per parallel task, so scratch arrays are
 allocated once per chunk.
 """
 from __future__ import annotations
@@ -25,13 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .common import FASTMATH, JIT, forward, nonzero_pixels, selected_row_sum, sparse_drive
-
-#: Options of the parallel kernels.
-PARALLEL = dict(cache=True, nogil=True, parallel=True, fastmath=FASTMATH)
-
-#: Samples per parallel task.
-CHUNK = 256
+from .._tunables import JIT, PARALLEL_JIT, SAMPLES_PER_TASK
+from .common import forward, nonzero_pixels, selected_row_sum, sparse_drive
 
 #: Unit roundoff of float32.
 U32 = 2.0 ** -24
@@ -88,7 +83,7 @@ def exact_argmax(x, idx, k, WT, a, cutoff):
     return best
 
 
-@njit(**PARALLEL)
+@njit(**PARALLEL_JIT)
 def linear_winners(X, WT32, WT64, wmax, out):
     """``out[s] = argmax_i (Ŵ X[s])_i`` for every row of ``X`` (cosine and raw scores).
 
@@ -109,10 +104,10 @@ def linear_winners(X, WT32, WT64, wmax, out):
     """
     n, m = X.shape
     N = WT32.shape[1]
-    for c in prange((n + CHUNK - 1) // CHUNK):
+    for c in prange((n + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK):
         a = np.empty(N, dtype=np.float32)
         idx = np.empty(m, dtype=np.int64)
-        for s in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        for s in range(c * SAMPLES_PER_TASK, min(n, (c + 1) * SAMPLES_PER_TASK)):
             x = X[s]
             k = nonzero_pixels(x, idx)
             selected_row_sum(x, WT32, idx, k, a)
@@ -125,7 +120,7 @@ def linear_winners(X, WT32, WT64, wmax, out):
     return out
 
 
-@njit(**PARALLEL)
+@njit(**PARALLEL_JIT)
 def response_winners(X, WT, t, L, out):
     """``out[s] = argmax o`` of SparseDream's response (steps 1–3) to every row of ``X``.
 
@@ -144,19 +139,19 @@ def response_winners(X, WT, t, L, out):
     """
     n, m = X.shape
     N = WT.shape[1]
-    for c in prange((n + CHUNK - 1) // CHUNK):
+    for c in prange((n + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK):
         a = np.empty(N, dtype=np.float64)
         p = np.empty(N, dtype=np.float64)
         o = np.empty(N, dtype=np.float64)
         idx = np.empty(m, dtype=np.int64)
-        for s in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        for s in range(c * SAMPLES_PER_TASK, min(n, (c + 1) * SAMPLES_PER_TASK)):
             sparse_drive(X[s], WT, idx, a)
             forward(a, t, L, p, o)
             out[s] = first_argmax(o)
     return out
 
 
-@njit(**PARALLEL)
+@njit(**PARALLEL_JIT)
 def drives(X, WT, out):
     """``out[s] = W X[s]`` (float64) for every row of ``X``: the drive ``a`` of step 1.
 
@@ -172,8 +167,8 @@ def drives(X, WT, out):
     out
     """
     n, m = X.shape
-    for c in prange((n + CHUNK - 1) // CHUNK):
+    for c in prange((n + SAMPLES_PER_TASK - 1) // SAMPLES_PER_TASK):
         idx = np.empty(m, dtype=np.int64)
-        for s in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        for s in range(c * SAMPLES_PER_TASK, min(n, (c + 1) * SAMPLES_PER_TASK)):
             sparse_drive(X[s], WT, idx, out[s])
     return out
