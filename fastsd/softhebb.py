@@ -7,7 +7,6 @@ import numpy as np
 from . import base
 from ._validation import check_bool, check_dtype, check_fits_dtype, check_number
 from .kernels import softhebb as kernel
-from .kernels.inputs import softhebb_rates, softhebb_scratch
 from .passes import Pass
 
 
@@ -153,10 +152,10 @@ class _SoftHebbPass(Pass):
         # rates do not depend on how the pass is cut into calls
         done, total = ((schedule.done, schedule.total) if schedule is not None
                        else (0.0, 0.0))
-        self.rates = softhebb_rates(self.batch_size, params["inverse_temperature"],
+        self.rates = kernel.softhebb_rates(self.batch_size, params["inverse_temperature"],
                                     params["learning_rate"], params["bias_learning_rate"],
                                     done, total)
-        self.scratch = softhebb_scratch(self.batch_size, self.W.shape[0], self.W.dtype)
+        self.scratch = kernel.softhebb_scratch(self.batch_size, self.W.shape[0], self.W.dtype)
 
     def run(self, X, order, start, stop, threads) -> int:
         return kernel.softhebb_pass(X, order, start, stop, self.W, self.b, self.rates,

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import image_like
 from fastsd.kernels import softhebb as kernel
-from fastsd.kernels.inputs import softhebb_rates, softhebb_scratch
+from fastsd.kernels.softhebb import softhebb_rates, softhebb_scratch
 from naive_softhebb import sh_pass, softmax
 
 N, M, N_SAMPLES = 12, 64, 300

@@ -4,9 +4,11 @@ A kernel takes its state arrays, the data and the range of positions to run, and
 few bundles: a *rates* tuple (the rule's numbers, in the dtype the arithmetic must
 use) and a *scratch* tuple (work arrays allocated once per pass). Each bundle is a
 :class:`typing.NamedTuple`, which Numba passes into compiled code as a struct (its
-fields read like attributes, at no cost), and each has one factory here that the
+fields read like attributes, at no cost), and each has one factory that the
 estimators, the tests and the tools all use, so that a kernel is never fed a
-hand-built argument list.
+hand-built argument list. This module holds those of SparseDream and Krotov–Hopfield;
+a rule added as a plug-in keeps its bundles next to its kernel
+(:mod:`fastsd.kernels.softhebb`).
 
 Scalars of a rates tuple are numpy scalars of the state's dtype where the rule
 computes in that dtype: a Python float would make Numba compute float32 state in
@@ -285,53 +287,3 @@ def krotov_workspace(batch_size: int, n: int, m: int, k: int, dtype,
         buf_v=_zeros((B, k), dtype), buf_i=_zeros((B, k), np.int64),
         slot=np.full(n, -1, np.int64), units=_zeros(2 * B, np.int64),
         xc=_zeros(2 * B, dtype), G=_zeros((2 * B, m), dtype))
-
-
-# -- SoftHebb ---------------------------------------------------------------------------
-
-
-class SoftHebbRates(NamedTuple):
-    """The numbers of :func:`fastsd.kernels.softhebb.softhebb_pass`
-    (:func:`softhebb_rates`). The rates stay float64 (Python floats): the kernel
-    anneals them in float64 and rounds them to ``W``'s dtype once per batch.
-
-    Attributes
-    ----------
-    batch : int
-        Samples per batch.
-    beta, eta, eta_b : float
-        Inverse temperature, weight and bias rates.
-    rate_done, rate_total : float
-        Samples of the fit before this pass and in the whole fit (0: no annealing).
-    """
-
-    batch: int
-    beta: float
-    eta: float
-    eta_b: float
-    rate_done: float
-    rate_total: float
-
-
-def softhebb_rates(batch: int, beta: float, eta: float, eta_b: float,
-                   rate_done: float = 0.0, rate_total: float = 0.0) -> SoftHebbRates:
-    """:class:`SoftHebbRates` with every number a Python ``int``/``float``."""
-    return SoftHebbRates(int(batch), float(beta), float(eta), float(eta_b),
-                         float(rate_done), float(rate_total))
-
-
-class SoftHebbScratch(NamedTuple):
-    """Scratch of :func:`fastsd.kernels.softhebb.softhebb_pass`
-    (:func:`softhebb_scratch`): drives ``U`` and responses ``Y`` (batch×N) and their
-    batch mean ``ybar`` (N,)."""
-
-    U: np.ndarray
-    Y: np.ndarray
-    ybar: np.ndarray
-
-
-def softhebb_scratch(batch: int, n_neurons: int, dtype) -> SoftHebbScratch:
-    """:class:`SoftHebbScratch` for batches of ``batch`` samples, ``n_neurons`` of
-    ``dtype``."""
-    return SoftHebbScratch(np.empty((batch, n_neurons), dtype),
-                           np.empty((batch, n_neurons), dtype), np.empty(n_neurons, dtype))

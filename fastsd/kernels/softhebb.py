@@ -30,7 +30,9 @@ fused loop, so splitting a pass into calls does not change any number (tested).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
+import numpy as np
 from numba import njit, prange
 
 from .._tunables import JIT, JIT_IEEE, PARALLEL_JIT_IEEE
@@ -87,8 +89,8 @@ def softhebb_pass(X, order, start, stop, W, b, rates, scratch):
     """Train on ``X[order[k]]``, ``start <= k < stop``, in batches of ``rates.batch``.
 
     ``W`` (N×m), ``b`` (N,) are updated in place; ``scratch``
-    (:class:`fastsd.kernels.inputs.SoftHebbScratch`) holds ``U``, ``Y`` (batch×N) and
-    ``ybar`` (N,). ``rates`` (:class:`fastsd.kernels.inputs.SoftHebbRates`): its
+    (:class:`SoftHebbScratch`) holds ``U``, ``Y`` (batch×N) and
+    ``ybar`` (N,). ``rates`` (:class:`SoftHebbRates`): its
     ``eta``/``eta_b`` are float64 base rates: with ``rate_total > 0`` a batch starting at
     position ``k`` uses them times ``1 - (rate_done + k) / rate_total`` (a linear anneal
     over a whole fit), rounded to the dtype of ``W``. Returns -1, or the position of the
@@ -171,3 +173,51 @@ def softmax_rows(U, beta):
         for k in range(N):
             u[k] *= inv
     return U
+
+
+# -- kernel inputs (built by these factories, as for every kernel) ---------------------
+class SoftHebbRates(NamedTuple):
+    """The numbers of :func:`softhebb_pass`
+    (:func:`softhebb_rates`). The rates stay float64 (Python floats): the kernel
+    anneals them in float64 and rounds them to ``W``'s dtype once per batch.
+
+    Attributes
+    ----------
+    batch : int
+        Samples per batch.
+    beta, eta, eta_b : float
+        Inverse temperature, weight and bias rates.
+    rate_done, rate_total : float
+        Samples of the fit before this pass and in the whole fit (0: no annealing).
+    """
+
+    batch: int
+    beta: float
+    eta: float
+    eta_b: float
+    rate_done: float
+    rate_total: float
+
+
+def softhebb_rates(batch: int, beta: float, eta: float, eta_b: float,
+                   rate_done: float = 0.0, rate_total: float = 0.0) -> SoftHebbRates:
+    """:class:`SoftHebbRates` with every number a Python ``int``/``float``."""
+    return SoftHebbRates(int(batch), float(beta), float(eta), float(eta_b),
+                         float(rate_done), float(rate_total))
+
+
+class SoftHebbScratch(NamedTuple):
+    """Scratch of :func:`softhebb_pass`
+    (:func:`softhebb_scratch`): drives ``U`` and responses ``Y`` (batch×N) and their
+    batch mean ``ybar`` (N,)."""
+
+    U: np.ndarray
+    Y: np.ndarray
+    ybar: np.ndarray
+
+
+def softhebb_scratch(batch: int, n_neurons: int, dtype) -> SoftHebbScratch:
+    """:class:`SoftHebbScratch` for batches of ``batch`` samples, ``n_neurons`` of
+    ``dtype``."""
+    return SoftHebbScratch(np.empty((batch, n_neurons), dtype),
+                           np.empty((batch, n_neurons), dtype), np.empty(n_neurons, dtype))
