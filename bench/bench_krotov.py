@@ -175,7 +175,7 @@ def main(argv=None) -> None:
                         help="epochs of the accuracy comparison (default %(default)s)")
     parser.add_argument("--eps0", type=float, default=0.05,
                         help="initial rate of the accuracy comparison (default "
-                             "%(default)s; the timing uses the SPEC default 0.02)")
+                             "%(default)s; the timing uses the notebook preset's 0.02)")
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats, best kept")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", action="store_true",
