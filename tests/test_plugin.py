@@ -232,3 +232,34 @@ def test_every_rule_trains_evaluates_plots_and_sweeps(rule, tiny_data, tmp_path,
     direct = rules.rule_class(rule)(6, batch_size=20, random_state=1).fit(X)
     assert rec["accuracy"]["cosine"] == fastsd.evaluate.wta(direct, X, y, X[:50],
                                                             y[:50]).accuracy
+
+
+@pytest.mark.parametrize("rule", rules.rule_names())
+def test_an_interrupted_pass_leaves_the_model_as_it_was(rule, monkeypatch):
+    """Ctrl-C after the first chunk of a pass already changed the working state: the
+    model keeps exactly the state and sample count it had before the pass."""
+    X = image_like(9000, 16, seed=6)
+    model = rules.rule_class(rule)(6, batch_size=20, random_state=0)
+    model.partial_fit(X[:400])
+    before = {name: getattr(model, name).copy() for name in model._state}
+    make = model._make_pass
+
+    def interrupted(*args, **kwargs):
+        pass_ = make(*args, **kwargs)
+        run, calls = pass_.run, []
+
+        def run_then_interrupt(*a):
+            calls.append(run(*a))
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return calls[-1]
+
+        pass_.run = run_then_interrupt
+        return pass_
+
+    monkeypatch.setattr(model, "_make_pass", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.partial_fit(X)
+    assert model.samples_seen_ == 400
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(model, name), value)
