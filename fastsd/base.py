@@ -18,6 +18,7 @@ from ._compile import compiling
 from ._memory import check_memory, warn_slow
 from ._validation import check_inputs, check_number, check_random_state
 from .passes import Pass, Schedule, check_order, run_pass
+from .scaling import EPOCHS, ScaledDefaults, is_auto
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -37,7 +38,8 @@ class PrototypeModel:
       returning a :class:`fastsd.passes.Pass`, and ``_respond(state, X)`` for
       :meth:`transform`;
     - optionally ``_winners(state, X)`` (the WTA score ``"response"``), ``_logits(state,
-      X)`` (the probe's ``"logit"`` features), ``recommended_epochs`` and ``presets``.
+      X)`` (the probe's ``"logit"`` features), ``scaled_defaults`` (settings by N, used
+      by ``"auto"`` parameters and default epochs) and ``presets``.
 
     The base owns everything else: fit and partial_fit, sample orders, chunking,
     threads, progress bar, divergence rollback, history, resources, save and load.
@@ -46,8 +48,10 @@ class PrototypeModel:
     _state: ClassVar[dict[str, Any]] = {}
     #: Label of the progress bar.
     _progress_name: ClassVar[str] = "training"
-    #: Epochs ``fastsd train`` and :func:`fastsd.train` run by default.
-    recommended_epochs: ClassVar[int] = 1
+    #: The rule's settings by number of neurons: what ``"auto"`` parameters become and
+    #: how many epochs ``fastsd train`` and :func:`fastsd.train` run
+    #: (:mod:`fastsd.scaling`). The base default: one epoch, no "auto" parameters.
+    scaled_defaults: ClassVar[ScaledDefaults] = ScaledDefaults({100: {EPOCHS: 1}})
     #: Named settings (parameters and ``epochs``/``samples_per_epoch``), e.g. a paper's.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
@@ -77,6 +81,23 @@ class PrototypeModel:
 
     def _check_params(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _given_params(self) -> dict[str, Any]:
+        """Parameters with every ``"auto"`` replaced by its setting at this
+        ``n_neurons`` (validated first), for ``_check_params`` to validate."""
+        n_neurons = check_number("n_neurons", self.n_neurons, low=1, integer=True)
+        params = self.get_params()
+        for name in self.scaled_defaults.names() & set(params):
+            if isinstance(params[name], str) and not is_auto(params[name]):
+                raise TypeError(f'{name} must be a number or "auto", got '
+                                f"{params[name]!r}")
+        return self.scaled_defaults.resolve(params, n_neurons)
+
+    def default_epochs(self, samples_per_epoch: int) -> int:
+        """Epochs ``fastsd.train`` and ``fastsd train`` run on ``samples_per_epoch``
+        samples per epoch: the rule's searched number of samples per neuron times N
+        over ``samples_per_epoch`` (``docs/scaling.md``)."""
+        return self.scaled_defaults.epochs(self._n_neurons(), samples_per_epoch)
 
     def _n_neurons(self) -> int:
         return self._check_params()["n_neurons"]
@@ -262,8 +283,9 @@ class PrototypeModel:
         """Compile (or load from Numba's cache) the kernels a pass of these parameters
         uses, by a throwaway pass of a tiny copy of the model over a few rows of ``X``.
         A fit calls this first, so its clock and progress bar show training only."""
-        rows = min(X.shape[0], per_epoch, 2 * getattr(self, "batch_size", 1))
-        tiny = type(self)(**{**self.get_params(), **self._tiny_params(), "random_state": 0})
+        given = self._given_params()  # "auto" resolved at this N, not the tiny one's
+        rows = min(X.shape[0], per_epoch, 2 * given.get("batch_size", 1))
+        tiny = type(self)(**{**given, **self._tiny_params(), "random_state": 0})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tiny.partial_fit(X[:rows], order=np.arange(rows))

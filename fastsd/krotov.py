@@ -11,6 +11,7 @@ from ._validation import check_dtype, check_fits_dtype, check_number
 from .kernels import krotov as kernel
 from .kernels.inputs import krotov_rates, krotov_workspace
 from .passes import Pass
+from .scaling import ScaledDefaults
 
 
 class KrotovHopfield(base.PrototypeModel):
@@ -27,11 +28,14 @@ class KrotovHopfield(base.PrototypeModel):
     ----------
     n_neurons : int, default 100
         Number of hidden units N.
-    eps0 : float, default 0.05
+    eps0 : float or "auto", default "auto"
         Learning rate (> 0): the first epoch's rate in :meth:`fit` (annealed linearly
-        to 0 over its epochs), the default fixed rate of :meth:`partial_fit`.
-    delta : float, default 0.2
-        Strength of the anti-Hebbian update of the k-th ranked unit (>= 0).
+        to 0 over its epochs), the default fixed rate of :meth:`partial_fit`. "auto":
+        the searched rate for this N (``KrotovHopfield.scaled_defaults``,
+        ``docs/scaling.md``).
+    delta : float or "auto", default "auto"
+        Strength of the anti-Hebbian update of the k-th ranked unit (>= 0). "auto":
+        the searched strength for this N.
     p : float, default 2.0
         Lebesgue-norm exponent (>= 1). Integer values are computed with products;
         ``p = 2`` makes ``S = W``.
@@ -76,12 +80,14 @@ class KrotovHopfield(base.PrototypeModel):
     _state = {"weights_": lambda n, m: (n, m)}
 
     _progress_name = "Krotov-Hopfield"
-    recommended_epochs = 20
+    #: Settings by N, searched on a validation split (``docs/scaling.md``).
+    scaled_defaults = ScaledDefaults(
+        rows={400: dict(eps0=0.05, delta=0.2, samples_per_neuron=3000)})
     #: The settings of Krotov & Hopfield's notebook (``bench/krotov_notebook.py``).
     presets = {"notebook": dict(eps0=0.02, delta=0.4, p=2.0, k=2, batch_size=100,
                                 prec=1e-30, dtype="float64")}
 
-    def __init__(self, n_neurons=100, *, eps0=0.05, delta=0.2, p=2.0, k=2, batch_size=100,
+    def __init__(self, n_neurons=100, *, eps0="auto", delta="auto", p=2.0, k=2, batch_size=100,
                  prec=1e-30, dtype="float64", random_state=None):
         self.n_neurons = n_neurons
         self.eps0 = eps0
@@ -95,21 +101,23 @@ class KrotovHopfield(base.PrototypeModel):
 
     # -- parameters -----------------------------------------------------------------
     def _check_params(self) -> dict:
-        """Validated parameters (raises TypeError/ValueError naming the bad one)."""
-        n_neurons = check_number("n_neurons", self.n_neurons, low=1, integer=True)
-        k = check_number("k", self.k, low=2, integer=True)
+        """Validated parameters, "auto" resolved (raises TypeError/ValueError naming the
+        bad one)."""
+        given = self._given_params()
+        n_neurons = check_number("n_neurons", given["n_neurons"], low=1, integer=True)
+        k = check_number("k", given["k"], low=2, integer=True)
         if k > n_neurons:
             raise ValueError(f"k must be <= n_neurons (the k-th ranked of {n_neurons} "
                              f"units must exist), got k={k}")
         params = dict(
             n_neurons=n_neurons,
-            eps0=check_number("eps0", self.eps0, low=0, low_open=True),
-            delta=check_number("delta", self.delta, low=0),
-            p=check_number("p", self.p, low=1),
+            eps0=check_number("eps0", given["eps0"], low=0, low_open=True),
+            delta=check_number("delta", given["delta"], low=0),
+            p=check_number("p", given["p"], low=1),
             k=k,
-            batch_size=check_number("batch_size", self.batch_size, low=1, integer=True),
-            prec=check_number("prec", self.prec, low=0, low_open=True),
-            dtype=check_dtype(self.dtype),
+            batch_size=check_number("batch_size", given["batch_size"], low=1, integer=True),
+            prec=check_number("prec", given["prec"], low=0, low_open=True),
+            dtype=check_dtype(given["dtype"]),
         )
         for name in ("eps0", "delta", "prec"):
             check_fits_dtype(name, params[name], params["dtype"])

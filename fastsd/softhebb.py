@@ -56,7 +56,6 @@ class SoftHebb(base.PrototypeModel):
 
     _state = {"weights_": lambda n, m: (n, m), "biases_": lambda n, m: (n,)}
     _progress_name = "SoftHebb"
-    recommended_epochs = 1
     #: The authors' MNIST fully connected preset (``2SoftMlpMNIST`` in their code's
     #: ``presets.json``) where it applies to this rule: β = 12, init radius 35. Their
     #: rate (0.045) is for a rescaled update this rule does not use (see the doc page).

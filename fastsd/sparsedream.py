@@ -13,27 +13,32 @@ from ._validation import check_bool, check_dtype, check_fits_dtype, check_number
 from .kernels import sparsedream as kernel
 from .kernels import wta
 from .kernels.inputs import SparseDreamRates, sparsedream_rates
+from .scaling import ScaledDefaults
 from .sparsedream_passes import ExactPass, MiniBatchPass
 
 
 class SparseDream(base.PrototypeModel):
     """SparseDream network with lateral inhibition (exact per-sample rule).
 
-    The defaults are the best setting of a sweep search at N=100 (``sweeps/search_*``;
-    cosine WTA 88.8 ± 0.4% over 3 seeds after ``recommended_epochs`` = 8 epochs: no
-    inhibition, gentle homeostasis, ``xi`` annealed, float32); ``presets["notebook"]``
-    holds the research notebook's setting. The rule: ``docs/rules/sparsedream.md``.
+    The defaults depend on N: ``sp = 1/N`` and the rates, the batch size and the
+    number of epochs ``fastsd.train`` runs come from a table of settings searched on a
+    validation split at N = 100, 400 and 1600 (``scaled_defaults``,
+    ``docs/scaling.md``): no inhibition, homeostasis, ``xi`` annealed, float32.
+    ``presets["notebook"]`` holds the research notebook's setting. The rule:
+    ``docs/rules/sparsedream.md``.
 
     Parameters
     ----------
     n_neurons : int, default 100
         Number of neurons N (shown as a Kx×Ky grid in pictures).
-    xi : float, default 0.015
-        Weight learning rate (> 0).
-    sp : float, default 0.01
-        Target firing rate, in (0, 1).
-    gamma : float, default 1.5
-        Threshold (homeostasis) rate (>= 0).
+    xi : float or "auto", default "auto"
+        Weight learning rate (> 0). "auto": the searched rate for this N
+        (``SparseDream.scaled_defaults``, ``docs/scaling.md``).
+    sp : float or "auto", default "auto"
+        Target firing rate, in (0, 1). "auto": ``1 / n_neurons`` (one neuron fires per
+        sample on average).
+    gamma : float or "auto", default "auto"
+        Threshold (homeostasis) rate (>= 0). "auto": the searched rate for this N.
     beta : float, default 0.0
         Lateral inhibition rate (>= 0); 0 disables inhibition.
     prec : float, default 1e-10
@@ -44,8 +49,9 @@ class SparseDream(base.PrototypeModel):
         If True, ``fit`` lowers ``xi`` linearly from its value at the first sample to
         zero at the last one (in steps of one chunk of at most 4096 samples), as
         Krotov & Hopfield anneal their rate; ``partial_fit`` always uses ``xi``.
-    batch_size : int, default 1
-        1 runs the exact per-sample rule. Larger values train in mini-batches: ``W``
+    batch_size : int or "auto", default "auto"
+        1 runs the exact per-sample rule ("auto": 1 up to about 200 neurons, 100
+        above, ``docs/scaling.md``). Larger values train in mini-batches: ``W``
         is held fixed within a batch and updated once from the summed per-sample
         updates (see :mod:`fastsd.kernels.minibatch`), while thresholds and inhibition
         are still updated sample by sample (``docs/minibatch.md``). Much faster, not
@@ -100,15 +106,21 @@ class SparseDream(base.PrototypeModel):
     }
 
     _progress_name = "SparseDream"
-    recommended_epochs = 8
+    #: Settings by N, searched on a validation split (``docs/scaling.md``).
+    scaled_defaults = ScaledDefaults(
+        rows={100: dict(xi=0.015, gamma=1.5, batch_size=1, samples_per_neuron=4800),
+              400: dict(xi=0.05, gamma=5.0, batch_size=100, samples_per_neuron=3000),
+              1600: dict(xi=0.1, gamma=5.0, batch_size=100, samples_per_neuron=375)},
+        formulas={"sp": lambda n: 1.0 / n})
     #: The research notebook's best-documented setting (86.4% cosine WTA at N=100 in
     #: the notebook): ``fastsd train --preset notebook``.
     presets = {"notebook": dict(xi=0.02, sp=0.01, gamma=1.0, beta=0.005, prec=1e-10,
                                 prune_every=100, anneal=False, batch_size=1,
                                 dtype="float64", epochs=10, samples_per_epoch=6000)}
 
-    def __init__(self, n_neurons=100, *, xi=0.015, sp=0.01, gamma=1.5, beta=0.0,
-                 prec=1e-10, prune_every=100, anneal=True, batch_size=1, min_response=1e-6,
+    def __init__(self, n_neurons=100, *, xi="auto", sp="auto", gamma="auto", beta=0.0,
+                 prec=1e-10, prune_every=100, anneal=True, batch_size="auto",
+                 min_response=1e-6,
                  saturate_excitation=True, dtype="float32", random_state=None):
         self.n_neurons = n_neurons
         self.xi = xi
@@ -126,21 +138,23 @@ class SparseDream(base.PrototypeModel):
 
     # -- parameters -----------------------------------------------------------------
     def _check_params(self) -> dict:
-        """Validated parameters (raises TypeError/ValueError naming the bad one)."""
+        """Validated parameters, "auto" resolved (raises TypeError/ValueError naming the
+        bad one)."""
+        p = self._given_params()
         return dict(
-            n_neurons=check_number("n_neurons", self.n_neurons, low=1, integer=True),
-            xi=check_number("xi", self.xi, low=0, low_open=True),
-            sp=check_number("sp", self.sp, low=0, high=1, low_open=True, high_open=True),
-            gamma=check_number("gamma", self.gamma, low=0),
-            beta=check_number("beta", self.beta, low=0),
-            prec=check_number("prec", self.prec, low=0, low_open=True),
-            prune_every=check_number("prune_every", self.prune_every, low=1, integer=True),
-            anneal=check_bool("anneal", self.anneal),
-            batch_size=check_number("batch_size", self.batch_size, low=1, integer=True),
-            min_response=check_number("min_response", self.min_response, low=0, high=1,
+            n_neurons=check_number("n_neurons", p["n_neurons"], low=1, integer=True),
+            xi=check_number("xi", p["xi"], low=0, low_open=True),
+            sp=check_number("sp", p["sp"], low=0, high=1, low_open=True, high_open=True),
+            gamma=check_number("gamma", p["gamma"], low=0),
+            beta=check_number("beta", p["beta"], low=0),
+            prec=check_number("prec", p["prec"], low=0, low_open=True),
+            prune_every=check_number("prune_every", p["prune_every"], low=1, integer=True),
+            anneal=check_bool("anneal", p["anneal"]),
+            batch_size=check_number("batch_size", p["batch_size"], low=1, integer=True),
+            min_response=check_number("min_response", p["min_response"], low=0, high=1,
                                       high_open=True),
-            saturate_excitation=check_bool("saturate_excitation", self.saturate_excitation),
-            dtype=check_dtype(self.dtype),
+            saturate_excitation=check_bool("saturate_excitation", p["saturate_excitation"]),
+            dtype=check_dtype(p["dtype"]),
         )
 
     def _kernel_rates(self, params) -> SparseDreamRates:

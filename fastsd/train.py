@@ -1,7 +1,8 @@
 """One-call training: ``fastsd.train(...)`` (also ``import fastsd.train``).
 
-Trains any registered rule (:mod:`fastsd.rules`) with its class defaults, its
-``recommended_epochs`` and, if asked, one of its named ``presets``. The module itself is
+Trains any registered rule (:mod:`fastsd.rules`) with its class defaults (some of
+them functions of the number of neurons, ``docs/scaling.md``), its default number of
+epochs and, if asked, one of its named ``presets``. The module itself is
 callable, so ``fastsd.train(...)`` and ``fastsd.train.train(...)`` are the same call.
 """
 from __future__ import annotations
@@ -19,11 +20,12 @@ def settings(rule=DEFAULT_RULE, preset=None, **params) -> tuple[type, dict, dict
     """``(model class, model parameters, fit arguments)`` of a training run.
 
     Parameters and fit arguments are, from lowest to highest priority: the class
-    defaults and ``recommended_epochs``; the named ``preset`` of the rule; ``params``.
-    Unknown names raise ``ValueError`` listing the valid ones.
+    defaults; the named ``preset`` of the rule; ``params``. Unknown names raise
+    ``ValueError`` listing the valid ones. ``epochs`` is None unless the preset or
+    ``params`` set it: :func:`fit_arguments` then takes the rule's default.
     """
     cls = rule_class(rule)
-    merged = {"epochs": cls.recommended_epochs, "samples_per_epoch": None}
+    merged = {"epochs": None, "samples_per_epoch": None}
     if preset is not None:
         if not isinstance(preset, str) or preset not in cls.presets:
             raise ValueError(f"unknown preset {preset!r} for {cls.__name__}; presets: "
@@ -37,6 +39,15 @@ def settings(rule=DEFAULT_RULE, preset=None, **params) -> tuple[type, dict, dict
         raise ValueError(f"unknown parameter {unknown[0]!r} for {cls.__name__}; valid: "
                          f"{', '.join(valid + list(FIT_KEYS))}")
     return cls, merged, fit
+
+
+def fit_arguments(model, fit: dict, n_samples: int) -> dict:
+    """``fit`` with ``epochs=None`` replaced by the model's default for ``n_samples``
+    training samples (:meth:`~fastsd.base.PrototypeModel.default_epochs`)."""
+    if fit.get("epochs") is not None:
+        return dict(fit)
+    per_epoch = fit.get("samples_per_epoch") or n_samples
+    return {**fit, "epochs": model.default_epochs(min(per_epoch, n_samples))}
 
 
 def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
@@ -66,8 +77,8 @@ def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
         Show a progress bar.
     **params
         Model parameters and ``epochs``, ``samples_per_epoch``; the rest take the
-        preset's values, then the class defaults (``epochs``: the class's
-        ``recommended_epochs``).
+        preset's values, then the class defaults (``epochs``: the rule's
+        ``default_epochs`` for the number of samples per epoch).
 
     Returns
     -------
@@ -83,6 +94,7 @@ def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
                              "(or pass X yourself)")
         from .datasets import load_mnist
         X = load_mnist(data_path).x_train
+    fit = fit_arguments(model, fit, len(X))
     return model.fit(X, y, eval_set=eval_set, progress=progress, **fit)
 
 

@@ -27,7 +27,7 @@ def test_every_registered_rule_is_a_model_reachable_by_name():
         assert rules.rule_name(cls) == name
         assert getattr(fastsd, cls.__name__) is cls  # fastsd.<Class>
         assert next(iter(cls._state)) == "weights_"  # the prototypes, first
-        assert cls.recommended_epochs >= 1
+        assert cls().default_epochs(60000) >= 1
     with pytest.raises(ValueError, match="unknown rule 'nope'; registered rules: sd"):
         rules.rule_class("nope")
 
@@ -42,7 +42,7 @@ def test_import_fastsd_train_is_the_callable_entry():
 def test_settings_layer_class_defaults_preset_and_arguments():
     cls, params, fit = settings("sd")
     assert cls is fastsd.SparseDream and params == {}
-    assert fit == {"epochs": cls.recommended_epochs, "samples_per_epoch": None}
+    assert fit == {"epochs": None, "samples_per_epoch": None}  # the rule's default
     _, params, fit = settings("sd", "notebook", xi=0.03)
     assert params["xi"] == 0.03 and params["beta"] == 0.005 and not params["anneal"]
     assert fit == {"epochs": 10, "samples_per_epoch": 6000}

@@ -13,6 +13,7 @@ import inspect
 import re
 
 from ..rules import rule_classes, rule_name
+from ..scaling import is_auto
 
 #: Flags whose name is not the parameter's.
 FLAG_NAMES = {"n_neurons": "--neurons", "random_state": "--seed"}
@@ -45,16 +46,28 @@ def _descriptions(cls) -> dict[str, str]:
     return out
 
 
-def _type(values: list):
-    """argparse ``type`` (or ``"bool"``) for parameters whose defaults are ``values``."""
-    kinds = {type(v) for v in values if v is not None}
+def _typical(cls, param):
+    """The default of ``param``, or for an ``"auto"`` default its setting at 100 neurons
+    (which tells its type)."""
+    value = _defaults(cls)[param]
+    return cls.scaled_defaults.value(param, 100) if is_auto(value) else value
+
+
+def _type(values: list, typical: list):
+    """argparse ``type`` (or ``"bool"``) for parameters whose defaults are ``values``
+    (of the types of ``typical``); a parameter with an ``"auto"`` default also accepts
+    the word ``auto``."""
+    kinds = {type(v) for v in typical if v is not None}
     if kinds == {bool}:
         return "bool"
-    if kinds <= {int}:
-        return int
-    if kinds <= {int, float}:
-        return float
-    return str
+    kind = int if kinds <= {int} else float if kinds <= {int, float} else str
+    if kind is str or not any(is_auto(v) for v in values):
+        return kind
+
+    def number_or_auto(text: str):
+        return text if is_auto(text) else kind(text)
+    number_or_auto.__name__ = kind.__name__  # argparse names it in its error message
+    return number_or_auto
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +89,7 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
         shown = "; ".join(f"{r}: {d}" for r, d in defaults.items())
         if param == "random_state":
             text, shown = "seed of the initial state and the sample orders", SEED
-        kind = _type(list(defaults.values()))
+        kind = _type(list(defaults.values()), [_typical(classes[r], param) for r in rules])
         group = groups[rules[0] if len(rules) == 1 else None]
         options = dict(dest=f"rule_{param}", default=None,
                        help=f"{text} (default {shown})")

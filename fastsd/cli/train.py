@@ -30,8 +30,9 @@ def register(subparsers) -> None:
                         f"it): {', '.join(presets) or 'none'}")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs, a fresh permutation each (default: the rule's "
-                        "recommended_epochs: " + ", ".join(
-                            f"{n} {cls.recommended_epochs}"
+                        "default for --neurons, docs/scaling.md; at 100 neurons on "
+                        "MNIST: " + ", ".join(
+                            f"{n} {cls().default_epochs(60000)}"
                             for n, cls in rule_classes().items()) + ")")
     p.add_argument("--samples-per-epoch", type=int, default=None,
                    help="samples per epoch, 0 = all 60000 (default all)")
@@ -62,7 +63,7 @@ def run(args) -> int:
     from ..datasets import load_mnist
     from ..evaluate import cosine_wta
     from ..rules import rule_class
-    from ..train import settings
+    from ..train import fit_arguments, settings
 
     grid = parse_grid(args.grid)
     given = rule_params(args, rule_class(args.rule))
@@ -79,6 +80,7 @@ def run(args) -> int:
     try:
         data = load_mnist(args.data)
         print(f"data: {data.source}")
+        fit = fit_arguments(model, fit, len(data.x_train))
         model.fit(data.x_train, data.y_train, **fit, eval_set=(data.x_test, data.y_test),
                   progress=not args.no_progress)
     finally:
