@@ -225,7 +225,7 @@ def test_worker_killed_mid_sweep_every_run_recorded_once(cluster, tmp_path):
     _check_summary(rows, parsed)
     assert all(r["n"] == 2 for r in rows)
     text = sw.format_summary(rows)
-    assert "cosine mean %" in text and len(text.splitlines()) == 2 + len(settings)
+    assert "cosine mean %" in text and len(text.splitlines()) == 3 + len(settings)
 
 
 # ---------------------------------------------------------------------------- resume
@@ -489,6 +489,8 @@ gamma = [0.5, 1, 2]
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "gamma" in out and "cosine mean %" in out
+    assert ("cosine accuracy on the validation split (last 167 of 1000 training images), "
+            "mean ± sd over seeds") in out
     records = sw.read_results(results)
     assert len(records) == 9
     assert {r["data"]["n_train"] for r in records} == {833}
@@ -525,7 +527,8 @@ def test_summary_of_diverged_and_single_seed_runs():
     assert rows[1]["sd"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     assert rows[2]["mean"] is None and rows[2]["failed"] == 1
     text = sw.format_summary(rows)
-    assert "failed" in text and text.count("\n") == 4
+    assert "failed" in text and text.count("\n") == 5
+    assert text.startswith("cosine accuracy on the test set, mean ± sd over seeds\n")
     fig = sw.plot_sweep(records, "gamma")
     assert fig.axes
 
@@ -744,7 +747,8 @@ def test_resume_refuses_a_changed_split(cluster, tmp_path, monkeypatch):
     assert results.read_bytes() == content
 
 
-def test_records_that_name_no_split_count_as_test_set_records(tmp_path, no_cluster):
+def test_records_that_name_no_split_count_as_test_set_records(tmp_path, no_cluster,
+                                                              capsys):
     """A results file written before records said their split resumes with
     ``evaluate="test"`` and is refused by a validation sweep."""
     results = tmp_path / "old.jsonl"
@@ -759,3 +763,48 @@ def test_records_that_name_no_split_count_as_test_set_records(tmp_path, no_clust
                        r"sweep scores on the validation split \(last 167 of 1000 training "
                        r"images\); .*\(or evaluate='test' to add to this one\)"):
         sw.sweep(**kw)
+    assert main(["sweep", "--summary", str(results)]) == 0
+    assert capsys.readouterr().out.startswith(
+        "cosine accuracy on the test set, mean ± sd over seeds\n")
+
+
+def _summary_record(seed, acc, evaluated_on=None, split=None, gamma=1.0):
+    rec = {"params": {"n_neurons": 4, "gamma": gamma}, "seed": seed, "epochs": 1,
+           "samples_per_epoch": 10, "status": "ok", "seconds": 1.0 + seed,
+           "accuracy": {"cosine": acc, "response": acc}}
+    if evaluated_on is not None:
+        rec.update(evaluated_on=evaluated_on, data={"split": split})
+    return rec
+
+
+def test_summary_header_names_the_split_and_splits_are_not_mixed(tmp_path, capsys):
+    mnist = "validation: last 10000 of 60000 training images"
+    val = [_summary_record(s, 0.5 + s / 10, "validation", mnist) for s in range(3)]
+    rows = sw.summarize(val)
+    assert {(r["evaluated_on"], r["split"]) for r in rows} == {("validation", mnist)}
+    head = ("cosine accuracy on the validation split (last 10000 of 60000 training "
+            "images), mean ± sd over seeds")
+    assert sw.format_summary(rows).splitlines()[0] == head
+    assert sw.format_summary(sw.summarize(val, metric="seconds")).splitlines()[0] == (
+        "seconds (s), mean ± sd over seeds; runs scored on the validation split (last "
+        "10000 of 60000 training images)")
+    path = tmp_path / "v.jsonl"
+    for rec in val:
+        sw.append_record(path, rec)
+    assert main(["sweep", "--summary", str(path), "--top", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == head
+    # old records (no evaluated_on) and new test-set records are one split
+    test = [_summary_record(0, 0.9), _summary_record(1, 0.8, "test", "test")]
+    assert sw.format_summary(sw.summarize(test)).startswith(
+        "cosine accuracy on the test set, mean ± sd over seeds\n")
+    with pytest.raises(ValueError, match=r"the records were scored on different splits "
+                       r"\(3 on the validation split \(last 10000 of 60000 training "
+                       r"images\); 2 on the test set\); summarize each split's records "
+                       r"separately"):
+        sw.summarize(val + test)
+    other = _summary_record(3, 0.7, "validation", "validation: last 5000 of 60000 "
+                                                   "training images")
+    with pytest.raises(ValueError, match="different splits"):
+        sw.summarize(val + [other], by="gamma")
+    with pytest.raises(ValueError, match="different splits"):
+        sw.plot_sweep(val + test, "gamma")
