@@ -808,3 +808,21 @@ def test_summary_header_names_the_split_and_splits_are_not_mixed(tmp_path, capsy
         sw.summarize(val + [other], by="gamma")
     with pytest.raises(ValueError, match="different splits"):
         sw.plot_sweep(val + test, "gamma")
+
+
+def test_cli_evaluate_overrides_the_config(tmp_path, monkeypatch, capsys):
+    cfg = _toml(tmp_path, '[sweep]\nevaluate = "validation"\nvalidation = 5000\n'
+                          '[grid]\ngamma = [1]\n')
+    calls = []
+    monkeypatch.setattr(sw, "sweep", lambda **kwargs: calls.append(kwargs))
+    results = str(tmp_path / "r.jsonl")
+    assert main(["sweep", str(cfg), "--results", results]) == 0
+    assert main(["sweep", str(cfg), "--results", results, "--evaluate", "test"]) == 0
+    assert [(c["evaluate"], c["validation"]) for c in calls] == [("validation", 5000),
+                                                                ("test", 5000)]
+    with pytest.raises(SystemExit):
+        main(["sweep", str(cfg), "--evaluate", "tset"])
+    assert "invalid choice: 'tset'" in capsys.readouterr().err
+    kwargs = sw.load_config(_toml(tmp_path, '[sweep]\nevaluate = "test"\nvalidation = '
+                                            '0.1\n[grid]\ngamma = [1]\n', "ok.toml"))
+    assert (kwargs["evaluate"], kwargs["validation"]) == ("test", 0.1)
