@@ -1,4 +1,5 @@
-"""Sweeps on a real Dask cluster: worker death, exactly-once records, resume, bad configs.
+"""Sweeps on a real Dask cluster: worker death, exactly-once records, resume, bad configs,
+the validation split held out of the training set.
 
 A scheduler and two single-threaded workers run as separate processes on 127.0.0.1
 (module fixture); one test SIGKILLs a worker in the middle of a sweep.
@@ -46,7 +47,7 @@ def _toy_data():
 
 DATA = _toy_data()
 FAST = dict(n_neurons=16, epochs=50, samples_per_epoch=500)  # ~0.05 s of training
-SLOW = dict(n_neurons=64, epochs=300, samples_per_epoch=1000)  # ~1.5 s
+SLOW = dict(n_neurons=64, epochs=375, samples_per_epoch=800)  # ~1.5 s; 833 to train on
 
 
 # --------------------------------------------------------------------------- cluster
@@ -224,7 +225,7 @@ def test_worker_killed_mid_sweep_every_run_recorded_once(cluster, tmp_path):
     _check_summary(rows, parsed)
     assert all(r["n"] == 2 for r in rows)
     text = sw.format_summary(rows)
-    assert "cosine mean %" in text and len(text.splitlines()) == 2 + len(settings)
+    assert "cosine mean %" in text and len(text.splitlines()) == 3 + len(settings)
 
 
 # ---------------------------------------------------------------------------- resume
@@ -318,7 +319,8 @@ def test_default_local_cluster_one_thread_per_task(tmp_path):
     r = recs[0]
     assert r["samples"] == FAST["epochs"] * FAST["samples_per_epoch"]
     assert set(r["accuracy"]) == {"cosine", "response"} and r["seconds"] > 0
-    assert r["data"]["n_train"] == 1000 and r["fastsd_version"]
+    assert r["data"]["n_train"] == 833 and r["data"]["n_eval"] == 167  # 1/6 held out
+    assert r["evaluated_on"] == "validation" and r["fastsd_version"]
     assert r["params"]["dtype"] == "float32" and "random_state" not in r["params"]
 
 
@@ -356,6 +358,17 @@ BAD_CONFIGS = [
     ("[sweep]\nseeds = 3\n[grid]\ngamma = [1]\n", TypeError, r"seeds must be list"),
     ("[sweep]\nworkers = \"two\"\n[grid]\ngamma = [1]\n", TypeError, r"workers must be int"),
     ("[sweep]\ngamma = 1\n[grid]\nxi = [1]\n", ValueError, r"go in \[base\] or \[grid\]"),
+    ("[sweep]\nevaluate = \"foo\"\n[grid]\ngamma = [1]\n", ValueError,
+     r"evaluate must be 'validation' or 'test', got 'foo'"),
+    ("[sweep]\nevaluate = 1\n[grid]\ngamma = [1]\n", TypeError, r"evaluate must be str"),
+    ("[sweep]\nvalidation = 0\n[grid]\ngamma = [1]\n", ValueError,
+     r"validation=0: a count of validation images must be >= 1"),
+    ("[sweep]\nvalidation = 1.0\n[grid]\ngamma = [1]\n", ValueError,
+     r"validation=1.0: a fraction of the training set must be in \(0, 1\)"),
+    ("[sweep]\nvalidation = true\n[grid]\ngamma = [1]\n", TypeError,
+     r"validation must be int or float, got True"),
+    ("[sweep]\nvalidation = \"1/6\"\n[grid]\ngamma = [1]\n", TypeError,
+     r"validation must be int or float"),
 ]
 
 
@@ -369,6 +382,16 @@ def test_bad_config_fails_before_any_run(tmp_path, no_cluster, text, exc, match)
     assert not results.exists() and not no_cluster
 
 
+def test_load_config_checks_the_split_itself(tmp_path):
+    """The split is checked when the config is read, not only when a sweep starts."""
+    for text, match in [('evaluate = "foo"', r"got 'foo'"),
+                        ("validation = 0", r"validation=0: a count"),
+                        ("validation = 1.5", r"validation=1.5: a fraction")]:
+        path = _toml(tmp_path, f"[sweep]\n{text}\n[grid]\ngamma = [1]\n")
+        with pytest.raises(ValueError, match=f"^{path}: .*{match}"):
+            sw.load_config(path)
+
+
 def test_bad_config_in_cli_is_one_line_exit_2(tmp_path, no_cluster, capsys):
     path = _toml(tmp_path, "[grid]\ngama = [1]\n")
     assert main(["sweep", str(path), "--results", str(tmp_path / "r.jsonl")]) == 2
@@ -379,8 +402,14 @@ def test_bad_config_in_cli_is_one_line_exit_2(tmp_path, no_cluster, capsys):
 
 def test_errors_that_need_the_data_still_come_before_the_cluster(tmp_path, no_cluster):
     results = tmp_path / "never.jsonl"
-    with pytest.raises(ValueError, match="samples_per_epoch=5000 is more than the 1000"):
+    with pytest.raises(ValueError, match="samples_per_epoch=5000 is more than the 1000 "
+                                         "training samples$"):
         sw.sweep({"gamma": [1]}, base={"samples_per_epoch": 5000}, data=DATA,
+                 results=results, progress=False, evaluate="test")
+    with pytest.raises(ValueError, match=r"samples_per_epoch=900 is more than the 833 "
+                                         r"training samples \(the training set less the "
+                                         r"last 167 images, held out for validation\)"):
+        sw.sweep({"gamma": [1]}, base={"samples_per_epoch": 900}, data=DATA,
                  results=results, progress=False)
     bad = (DATA[0] * 255, *DATA[1:])
     with pytest.raises(ValueError, match="divide by 255"):
@@ -401,7 +430,7 @@ def test_results_of_other_data_are_not_mixed(tmp_path, no_cluster):
     sw.append_record(results, rec)
     with pytest.raises(ValueError, match="different data"):
         sw.sweep({"gamma": [1]}, base=FAST, seeds=(0,), data=DATA, results=results,
-                 progress=False)
+                 progress=False, evaluate="test")
 
 
 def _toy_npz(tmp_path):
@@ -460,9 +489,11 @@ gamma = [0.5, 1, 2]
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "gamma" in out and "cosine mean %" in out
+    assert ("cosine accuracy on the validation split (last 167 of 1000 training images), "
+            "mean ± sd over seeds") in out
     records = sw.read_results(results)
     assert len(records) == 9
-    assert {r["data"]["n_train"] for r in records} == {1000}
+    assert {r["data"]["n_train"] for r in records} == {833}
     png = tmp_path / "gamma.png"
     assert main(["sweep", "--summary", str(results), "--by", "gamma", "--metric",
                  "response", "--plot", "gamma", "--out", str(png)]) == 0
@@ -496,7 +527,8 @@ def test_summary_of_diverged_and_single_seed_runs():
     assert rows[1]["sd"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     assert rows[2]["mean"] is None and rows[2]["failed"] == 1
     text = sw.format_summary(rows)
-    assert "failed" in text and text.count("\n") == 4
+    assert "failed" in text and text.count("\n") == 5
+    assert text.startswith("cosine accuracy on the test set, mean ± sd over seeds\n")
     fig = sw.plot_sweep(records, "gamma")
     assert fig.axes
 
@@ -553,3 +585,244 @@ def test_failed_runs_are_reported_not_recorded_and_retried_next_time(tmp_path,
         assert len(recs) == 3 and len(_lines(results)) == 3
         assert json.loads(_lines(results)[-1])["setting"] == {"gamma": 2.0}
         assert client.status == "running"
+
+
+# ------------------------------------------------------------------ validation split
+#: DATA with a test set the runs must not see: other images, labels shifted by one.
+POISON = (DATA[0], DATA[1], DATA[2][::-1].copy(), (DATA[3][::-1] + 1) % 4)
+SCORED = ("cosine", "response")
+
+
+def _direct(setting, seed, x_fit, y_fit, x_eval, y_eval):
+    """Accuracies of a direct ``fit`` on (x_fit, y_fit) scored on (x_eval, y_eval)."""
+    fit = {k: v for k, v in setting.items() if k in ("epochs", "samples_per_epoch")}
+    params = {k: v for k, v in setting.items() if k not in fit}
+    model = fastsd.SparseDream(**params, random_state=seed).fit(x_fit, **fit)
+    return {s: fastsd.evaluate.wta(model, x_fit, y_fit, x_eval, y_eval, score=s).accuracy
+            for s in SCORED}
+
+
+def _held_out(setting, seed, n_val, data=POISON):
+    """:func:`_direct` trained on the training set less its last ``n_val`` images and
+    scored on those."""
+    x, y = data[0], data[1]
+    cut = len(x) - n_val
+    return _direct(setting, seed, x[:cut], y[:cut], x[cut:], y[cut:])
+
+
+def test_validation_runs_never_see_the_test_set(cluster, tmp_path, monkeypatch):
+    sent = []
+    scatter = cluster.client.scatter
+
+    def spy(data, **kwargs):
+        sent.extend(data)
+        return scatter(data, **kwargs)
+
+    monkeypatch.setattr(cluster.client, "scatter", spy)
+    # samples_per_epoch unset: one epoch of the images trained on
+    settings = [dict(FAST), dict(n_neurons=16, epochs=5)]
+    recs = sw.sweep(settings=settings, seeds=(0,), data=POISON, validation=200,
+                    results=tmp_path / "v.jsonl", client=cluster.client, progress=False)
+    # the workers got the first 800 training images and the last 200, nothing else
+    x, y = POISON[:2]
+    for got, want in zip(sent, (x[:800], y[:800], x[800:], y[800:]), strict=True):
+        np.testing.assert_array_equal(got, want)
+    for rec, setting in zip(recs, settings, strict=True):
+        assert rec["evaluated_on"] == "validation"
+        assert {k: rec["data"][k] for k in ("n_train", "n_eval", "n_test", "split")} == {
+            "n_train": 800, "n_eval": 200, "n_test": 300,
+            "split": "validation: last 200 of 1000 training images"}
+        assert {k: rec["accuracy"][k] for k in SCORED} == _held_out(setting, 0, 200)
+        on_test = _direct(setting, 0, *POISON)
+        assert rec["accuracy"]["cosine"] != on_test["cosine"]
+    assert recs[1]["samples_per_epoch"] == 800 and recs[1]["samples"] == 5 * 800
+    assert recs[1]["setting"] == {"n_neurons": 16, "epochs": 5}
+
+
+def test_validation_as_a_fraction_or_a_count(cluster, tmp_path):
+    kw = dict(settings=[FAST], seeds=(1,), data=POISON, client=cluster.client,
+              progress=False)
+    # default 1/6 of 1000: round(166.7) = 167 held out
+    rec, = sw.sweep(results=tmp_path / "sixth.jsonl", **kw)
+    assert (rec["data"]["n_train"], rec["data"]["n_eval"]) == (833, 167)
+    assert rec["data"]["split"] == "validation: last 167 of 1000 training images"
+    assert {k: rec["accuracy"][k] for k in SCORED} == _held_out(FAST, 1, 167)
+    rec, = sw.sweep(results=tmp_path / "quarter.jsonl", validation=0.25, **kw)
+    assert (rec["data"]["n_train"], rec["data"]["n_eval"]) == (750, 250)
+    rec, = sw.sweep(results=tmp_path / "count.jsonl", validation=np.int64(100), **kw)
+    assert (rec["data"]["n_train"], rec["data"]["n_eval"]) == (900, 100)
+    assert {k: rec["accuracy"][k] for k in SCORED} == _held_out(FAST, 1, 100)
+
+
+def test_default_validation_is_the_last_10000_of_mnists_60000():
+    x, y = np.zeros((60000, 1), np.float32), np.zeros(60000, np.int64)
+    arrays, info = sw.data._split((x, y, x[:1], y[:1]), {"n_test": 1}, "validation",
+                                  sw.data.DEFAULT_VALIDATION)
+    assert [len(a) for a in arrays] == [50000, 50000, 10000, 10000]
+    assert info == {"n_test": 1, "n_train": 50000, "n_eval": 10000,
+                    "split": "validation: last 10000 of 60000 training images"}
+
+
+def test_evaluate_test_reproduces_the_test_set_records(cluster, tmp_path):
+    rec, = sw.sweep(settings=[FAST], seeds=(0,), data=POISON, evaluate="test",
+                    validation=0.5, results=tmp_path / "t.jsonl",
+                    client=cluster.client, progress=False)
+    run = sw._plan(sw.expand(settings=[FAST]), [0], 1000)[0]
+    assert rec["run_id"] == run.run_id
+    assert rec["accuracy"] == sw.run_one(run.spec(), *POISON)["accuracy"]
+    assert {k: rec["accuracy"][k] for k in SCORED} == _direct(FAST, 0, *POISON)
+    assert rec["evaluated_on"] == "test"
+    assert {k: rec["data"][k] for k in ("n_train", "n_eval", "n_test", "split")} == {
+        "n_train": 1000, "n_eval": 300, "n_test": 300, "split": "test"}
+
+
+BAD_SPLITS = [
+    (dict(validation=0), ValueError, r"validation=0: a count of validation images must "
+                                     r"be >= 1"),
+    (dict(validation=-5), ValueError, r"validation=-5: a count .* must be >= 1"),
+    (dict(validation=1.0), ValueError, r"validation=1.0: a fraction of the training set "
+                                       r"must be in \(0, 1\) \(give a count of images as "
+                                       r"an int\)"),
+    (dict(validation=0.0), ValueError, r"validation=0.0: a fraction"),
+    (dict(validation=float("nan")), ValueError, r"validation=nan: a fraction"),
+    (dict(validation=True), TypeError, r"validation must be a count of images \(int\) or "
+                                       r"a fraction of the training set"),
+    (dict(validation="10%"), TypeError, r"validation must be a count .* got '10%'"),
+    (dict(evaluate="foo"), ValueError, r"evaluate must be 'validation' or 'test', got "
+                                       r"'foo'"),
+    (dict(evaluate=None), ValueError, r"evaluate must be .* got None"),
+]
+
+
+@pytest.mark.parametrize("kwargs, exc, match", BAD_SPLITS,
+                         ids=[f"bad{i}" for i in range(len(BAD_SPLITS))])
+def test_bad_split_fails_before_the_data_is_loaded(tmp_path, no_cluster, kwargs, exc,
+                                                    match):
+    results = tmp_path / "never.jsonl"
+    with pytest.raises(exc, match=match):  # object() is no data: loading would fail
+        sw.sweep({"gamma": [1]}, data=object(), results=results, progress=False, **kwargs)
+    assert not results.exists() and not no_cluster
+
+
+@pytest.mark.parametrize("validation, match", [
+    (1000, r"validation=1000 leaves no image to train on: the training set has 1000 "
+           r"images; hold out at most 999"),
+    (5000, r"validation=5000 leaves no image to train on: the training set has 1000"),
+    (0.9999, r"validation=0.9999 \(1000 of the 1000 training images\) leaves no image to "
+             r"train on"),
+    (0.0004, r"validation=0.0004 \(0 of the 1000 training images\) holds out no image; "
+             r"the validation split needs at least 1"),
+])
+def test_a_split_with_an_empty_side_fails_before_the_cluster(tmp_path, no_cluster,
+                                                             validation, match):
+    results = tmp_path / "never.jsonl"
+    with pytest.raises(ValueError, match=match):
+        sw.sweep({"gamma": [1]}, data=DATA, validation=validation, results=results,
+                 progress=False)
+    assert not results.exists() and not no_cluster
+
+
+def test_resume_refuses_a_changed_split(cluster, tmp_path, monkeypatch):
+    results = tmp_path / "split.jsonl"
+    # FAST's key is the same on every split; the other's samples_per_epoch (unset: the
+    # images trained on) makes its key depend on the split
+    settings = [dict(FAST), dict(n_neurons=16, epochs=5)]
+    kw = dict(settings=settings, seeds=(0,), data=DATA, results=results,
+              client=cluster.client, progress=False)
+    first = sw.sweep(validation=200, **kw)
+    content = results.read_bytes()
+    monkeypatch.setattr(sw.runner, "_start_client", lambda *a, **k: pytest.fail("ran"))
+    assert sw.sweep(validation=0.2, **kw) == first  # the same split: nothing to run
+    ours = r"holds runs scored on the validation split \(last 200 of 1000 training images\)"
+    with pytest.raises(ValueError, match=ours + r", but this sweep scores on the "
+                       r"validation split \(last 100 of 1000 training images\); .*another "
+                       r"results file \(or the validation split of its runs"):
+        sw.sweep(validation=100, **kw)
+    with pytest.raises(ValueError, match=ours + r", but this sweep scores on the test set;"
+                       r" .*\(or evaluate='validation' to add to this one\)"):
+        sw.sweep(evaluate="test", **kw)
+    for split in (dict(validation=100), dict(evaluate="test")):  # no run key in common
+        with pytest.raises(ValueError, match=ours):
+            sw.sweep(**{**kw, "settings": settings[1:]}, **split)
+    assert results.read_bytes() == content
+
+
+def test_records_that_name_no_split_count_as_test_set_records(tmp_path, no_cluster,
+                                                              capsys):
+    """A results file written before records said their split resumes with
+    ``evaluate="test"`` and is refused by a validation sweep."""
+    results = tmp_path / "old.jsonl"
+    run = sw._plan(sw.expand(settings=[FAST]), [0], 1000)[0]
+    rec = sw.run_one(run.spec(), *DATA)
+    info = sw.data._load_data(DATA)[1]  # name, n_train, n_test, n_features, hash
+    sw.append_record(results, {**rec, "run_id": run.run_id, "data": info})
+    kw = dict(settings=[FAST], seeds=(0,), data=DATA, results=results, progress=False)
+    again, = sw.sweep(evaluate="test", **kw)
+    assert again["run_id"] == run.run_id and "evaluated_on" not in again
+    with pytest.raises(ValueError, match=r"holds runs scored on the test set, but this "
+                       r"sweep scores on the validation split \(last 167 of 1000 training "
+                       r"images\); .*\(or evaluate='test' to add to this one\)"):
+        sw.sweep(**kw)
+    assert main(["sweep", "--summary", str(results)]) == 0
+    assert capsys.readouterr().out.startswith(
+        "cosine accuracy on the test set, mean ± sd over seeds\n")
+
+
+def _summary_record(seed, acc, evaluated_on=None, split=None, gamma=1.0):
+    rec = {"params": {"n_neurons": 4, "gamma": gamma}, "seed": seed, "epochs": 1,
+           "samples_per_epoch": 10, "status": "ok", "seconds": 1.0 + seed,
+           "accuracy": {"cosine": acc, "response": acc}}
+    if evaluated_on is not None:
+        rec.update(evaluated_on=evaluated_on, data={"split": split})
+    return rec
+
+
+def test_summary_header_names_the_split_and_splits_are_not_mixed(tmp_path, capsys):
+    mnist = "validation: last 10000 of 60000 training images"
+    val = [_summary_record(s, 0.5 + s / 10, "validation", mnist) for s in range(3)]
+    rows = sw.summarize(val)
+    assert {(r["evaluated_on"], r["split"]) for r in rows} == {("validation", mnist)}
+    head = ("cosine accuracy on the validation split (last 10000 of 60000 training "
+            "images), mean ± sd over seeds")
+    assert sw.format_summary(rows).splitlines()[0] == head
+    assert sw.format_summary(sw.summarize(val, metric="seconds")).splitlines()[0] == (
+        "seconds (s), mean ± sd over seeds; runs scored on the validation split (last "
+        "10000 of 60000 training images)")
+    path = tmp_path / "v.jsonl"
+    for rec in val:
+        sw.append_record(path, rec)
+    assert main(["sweep", "--summary", str(path), "--top", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == head
+    # old records (no evaluated_on) and new test-set records are one split
+    test = [_summary_record(0, 0.9), _summary_record(1, 0.8, "test", "test")]
+    assert sw.format_summary(sw.summarize(test)).startswith(
+        "cosine accuracy on the test set, mean ± sd over seeds\n")
+    with pytest.raises(ValueError, match=r"the records were scored on different splits "
+                       r"\(3 on the validation split \(last 10000 of 60000 training "
+                       r"images\); 2 on the test set\); summarize each split's records "
+                       r"separately"):
+        sw.summarize(val + test)
+    other = _summary_record(3, 0.7, "validation", "validation: last 5000 of 60000 "
+                                                   "training images")
+    with pytest.raises(ValueError, match="different splits"):
+        sw.summarize(val + [other], by="gamma")
+    with pytest.raises(ValueError, match="different splits"):
+        sw.plot_sweep(val + test, "gamma")
+
+
+def test_cli_evaluate_overrides_the_config(tmp_path, monkeypatch, capsys):
+    cfg = _toml(tmp_path, '[sweep]\nevaluate = "validation"\nvalidation = 5000\n'
+                          '[grid]\ngamma = [1]\n')
+    calls = []
+    monkeypatch.setattr(sw, "sweep", lambda **kwargs: calls.append(kwargs))
+    results = str(tmp_path / "r.jsonl")
+    assert main(["sweep", str(cfg), "--results", results]) == 0
+    assert main(["sweep", str(cfg), "--results", results, "--evaluate", "test"]) == 0
+    assert [(c["evaluate"], c["validation"]) for c in calls] == [("validation", 5000),
+                                                                ("test", 5000)]
+    with pytest.raises(SystemExit):
+        main(["sweep", str(cfg), "--evaluate", "tset"])
+    assert "invalid choice: 'tset'" in capsys.readouterr().err
+    kwargs = sw.load_config(_toml(tmp_path, '[sweep]\nevaluate = "test"\nvalidation = '
+                                            '0.1\n[grid]\ngamma = [1]\n', "ok.toml"))
+    assert (kwargs["evaluate"], kwargs["validation"]) == ("test", 0.1)

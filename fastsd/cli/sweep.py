@@ -12,9 +12,12 @@ def register(subparsers) -> None:
         description="Run every (setting, seed) of CONFIG.toml that is not yet in the "
                     "results file, on a local Dask cluster (one single-threaded worker "
                     "process per core) or an existing one, appending one JSON line per "
-                    "run; then print the summary. With --summary FILE, only print the "
-                    "summary of a results file (and optionally plot it).",
-        epilog="Config: [sweep] seeds, results, scheduler, workers, probe, data, retries; "
+                    "run; then print the summary. Runs are scored on a validation split "
+                    "held out of the end of the training set unless evaluate = \"test\". "
+                    "With --summary FILE, only print the summary of a results file (and "
+                    "optionally plot it).",
+        epilog="Config: [sweep] rule, seeds, results, scheduler, workers, probe, data, "
+               "retries, evaluate, validation; "
                "[base] fixed parameters; [grid] name = [values] (cartesian product) or "
                "[[settings]] tables. See sweeps/example.toml.")
     p.add_argument("config", nargs="?", metavar="CONFIG.toml", help="sweep config")
@@ -28,6 +31,11 @@ def register(subparsers) -> None:
     p.add_argument("--data", metavar="PATH", help="MNIST location (see fastsd train)")
     p.add_argument("--probe", action="store_true", default=None,
                    help="also evaluate the linear probe")
+    p.add_argument("--evaluate", choices=("validation", "test"),
+                   help="score runs on the validation split (the config's validation "
+                        "images held out of the end of the training set) or on the test "
+                        "set (trained on all training images); overrides the config's "
+                        "(default: validation)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     g = p.add_argument_group("summary")
     g.add_argument("--summary", metavar="FILE",
@@ -72,7 +80,7 @@ def run(args) -> int:
     kwargs = load_config(args.config)
     for name, value in (("scheduler", args.scheduler), ("n_workers", args.workers),
                         ("results", args.results), ("data", args.data),
-                        ("probe", args.probe)):
+                        ("probe", args.probe), ("evaluate", args.evaluate)):
         if value is not None:
             kwargs[name] = value
     if args.scheduler is not None and args.workers is None:

@@ -8,6 +8,12 @@ a JSON-able record. The client appends each record to a JSON Lines file as soon 
 arrives, so an interrupted sweep (crash, Ctrl-C, lost cluster) resumes where it
 stopped: running the same sweep again skips every run already in the file.
 
+By default (``evaluate="validation"``) a run trains on the training set less its last
+``validation`` images (a count, or a fraction: default 1/6, the last 10 000 of MNIST's
+60 000) and is scored on those; the test set is not sent to the workers. Choose
+settings this way, then report the chosen ones with ``evaluate="test"`` (trained on the
+whole training set, scored on the test set) in another results file.
+
 >>> from fastsd.sweep import sweep, summarize, format_summary
 >>> records = sweep({"gamma": [0.5, 1, 2]}, base={"samples_per_epoch": 6000},
 ...                 seeds=(0, 1, 2), results="runs/gamma.jsonl")      # doctest: +SKIP
@@ -33,17 +39,19 @@ Run identity
 ------------
 A run is keyed by the canonical JSON of all model parameters (defaults filled in and
 normalised, e.g. ``gamma=1`` and ``gamma=1.0`` are the same), the fit arguments
-(``epochs``, ``samples_per_epoch`` with ``None`` resolved to the training-set size) and
-the seed. A results file belongs to one data set: resuming with different data is an
-error (use another results file).
+(``epochs``, ``samples_per_epoch`` with ``None`` resolved to the number of images trained
+on) and the seed. A results file belongs to one data set and one split: resuming with
+different data, or another ``evaluate`` or ``validation``, is an error (use another
+results file).
 
 Modules
 -------
 ``config`` (parameter names, settings, seeds, TOML configs), ``records`` (run keys,
-the results file), ``data`` (the data and its fingerprint), ``task`` (one run: the
-Dask task, :func:`run_one`), ``runner`` (:func:`sweep` on a Dask client) and
-``summary`` (:func:`summarize`, :func:`format_summary`, :func:`plot_sweep`); everything
-public is imported here.
+the results file), ``data`` (the data, its fingerprint, the validation split),
+``task`` (one run: the Dask task, :func:`run_one`), ``runner`` (:func:`sweep` on a Dask
+client) and
+``summary`` (:func:`summarize`, :func:`format_summary`, :func:`plot_sweep`: one split
+at a time, named in the table's header); everything public is imported here.
 
 Records
 -------
@@ -52,10 +60,13 @@ One JSON object per line::
     run_id, status ("ok" or "diverged"), error, setting (the swept values), params (all
     model parameters except random_state), seed, epochs, samples_per_epoch, samples
     (samples trained in total), accuracy {"cosine", "response"[, "probe"]} as fractions
-    in [0, 1] (None when diverged), seconds (fit), eval_seconds, warnings,
-    numba_threads (in use), numba_pool_threads, data {name, n_train, n_test,
-    n_features, hash}, fastsd_version,
-    host, worker, pid, timestamp (UTC, ISO 8601)
+    in [0, 1] (None when diverged), evaluated_on ("validation" or "test": what the
+    accuracies were measured on; records without it were scored on the test set),
+    seconds (fit), eval_seconds, warnings, numba_threads (in use), numba_pool_threads,
+    data {name, n_train (images trained on), n_eval (images scored), n_test (the data
+    set's test images), n_features, hash (of the data set's four arrays), split
+    ("test" or "validation: last V of N training images")}, fastsd_version, host,
+    worker, pid, timestamp (UTC, ISO 8601)
 """
 from __future__ import annotations
 

@@ -21,16 +21,19 @@ import numpy as np
 from .._validation import check_number
 from ..base import PrototypeModel
 from ..rules import DEFAULT_RULE, rule_class
+from .data import DEFAULT_VALIDATION, _check_split
 
 #: Keys of a config file's ``[sweep]`` table and the ``sweep()`` argument each sets.
 CONFIG_SWEEP_KEYS = {"rule": "rule", "seeds": "seeds", "results": "results", "scheduler": "scheduler",
                      "workers": "n_workers", "probe": "probe", "data": "data",
-                     "retries": "retries"}
+                     "retries": "retries", "evaluate": "evaluate",
+                     "validation": "validation"}
 CONFIG_TABLES = ("sweep", "base", "grid", "settings")
 
-#: Type of each ``[sweep]`` key's value.
+#: Type(s) of each ``[sweep]`` key's value.
 _CONFIG_SWEEP_TYPES = {"rule": str, "results": str, "scheduler": str, "data": str, "probe": bool,
-                       "seeds": list, "workers": int, "retries": int}
+                       "seeds": list, "workers": int, "retries": int, "evaluate": str,
+                       "validation": (int, float)}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -244,7 +247,8 @@ def _check_seeds(seeds) -> list[int]:
 def load_config(path: str | os.PathLike) -> dict:
     """Read and validate a sweep config (TOML); returns keyword arguments of ``sweep``.
 
-    Tables: ``[sweep]`` (rule, seeds, results, scheduler, workers, probe, data, retries),
+    Tables: ``[sweep]`` (rule, seeds, results, scheduler, workers, probe, data, retries,
+    evaluate, validation),
     ``[base]`` (fixed parameters), and either ``[grid]`` (name = list of values) or an
     array ``[[settings]]``. Relative paths are taken from the current directory.
     Everything is validated here (names, types, every setting's values), so a bad
@@ -288,9 +292,10 @@ def load_config(path: str | os.PathLike) -> dict:
             raise ValueError(f"{path}: unknown key {key!r} in [sweep]{hint}; valid keys: "
                              f"{', '.join(CONFIG_SWEEP_KEYS)}")
         want = _CONFIG_SWEEP_TYPES[key]
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise TypeError(f"{path}: [sweep] {key} must be {want.__name__}, got "
-                            f"{value!r}")
+        if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+            names = " or ".join(t.__name__ for t in (want if isinstance(want, tuple)
+                                                      else (want,)))
+            raise TypeError(f"{path}: [sweep] {key} must be {names}, got {value!r}")
         kwargs[CONFIG_SWEEP_KEYS[key]] = value
     base = doc.get("base", {})
     if not isinstance(base, dict):
@@ -312,6 +317,9 @@ def load_config(path: str | os.PathLike) -> dict:
                rule=kwargs.get("rule", DEFAULT_RULE))
         if "seeds" in kwargs:
             _check_seeds(kwargs["seeds"])
+        if "evaluate" in kwargs or "validation" in kwargs:
+            _check_split(kwargs.get("evaluate", "validation"),
+                         kwargs.get("validation", DEFAULT_VALIDATION))
         for key in ("n_workers", "retries"):
             if key in kwargs:
                 check_number(f"[sweep] {key}", kwargs[key], low=1 if key == "n_workers"

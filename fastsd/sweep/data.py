@@ -1,11 +1,17 @@
-"""The data of a sweep: the four arrays, validated, and a fingerprint of them.
+"""The data of a sweep: the four arrays, validated, a fingerprint of them, and the
+split that runs train on and are scored on.
 
 A results file belongs to one data set; the fingerprint (``hash``) in every record
 lets a resumed sweep refuse to mix runs made on different data.
+
+By default (``evaluate="validation"``) runs train on the training set less its last
+``validation`` images and are scored on those; the test set stays on the client. With
+``evaluate="test"`` they train on the whole training set and are scored on the test set.
 """
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 
@@ -15,6 +21,13 @@ from .._validation import check_inputs, check_labels
 
 #: The arrays of a data set, in the order runs receive them.
 _SPLITS = ("x_train", "y_train", "x_test", "y_test")
+
+#: What a sweep's runs can be scored on (``sweep(evaluate=...)``).
+EVALUATE = ("validation", "test")
+
+#: Images held out for validation by default: the last sixth of the training set
+#: (10 000 of MNIST's 60 000).
+DEFAULT_VALIDATION = 1 / 6
 
 
 def _own_dtype(x) -> np.dtype:
@@ -75,3 +88,113 @@ def _load_data(data) -> tuple[tuple[np.ndarray, ...], dict]:
             "n_test": int(x_test.shape[0]), "n_features": int(x_train.shape[1]),
             "hash": h.hexdigest()}
     return (x_train, y_train, x_test, y_test), info
+
+
+# ------------------------------------------------------------------------------ split
+def _check_split(evaluate, validation) -> tuple[str, int | float]:
+    """``evaluate`` and ``validation`` checked (type and range) before any data is loaded.
+
+    Parameters
+    ----------
+    evaluate : str
+        ``"validation"`` or ``"test"``.
+    validation : int or float
+        Images held out of the training set: a count (int >= 1) or a fraction of it
+        (float in (0, 1)). Checked even with ``evaluate="test"``, which ignores it.
+
+    Returns
+    -------
+    evaluate : str
+    validation : int or float
+        As plain Python values.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the bad value.
+    """
+    if not isinstance(evaluate, str) or evaluate not in EVALUATE:
+        raise ValueError(f"evaluate must be 'validation' or 'test', got {evaluate!r}")
+    if isinstance(validation, bool) or not isinstance(validation, numbers.Real):
+        raise TypeError("validation must be a count of images (int) or a fraction of the "
+                        f"training set (float in (0, 1)), got {validation!r}")
+    if isinstance(validation, numbers.Integral):
+        if validation < 1:
+            raise ValueError(f"validation={validation}: a count of validation images "
+                             "must be >= 1")
+        return evaluate, int(validation)
+    if not 0 < validation < 1:  # NaN fails too
+        raise ValueError(f"validation={validation!r}: a fraction of the training set must "
+                         "be in (0, 1) (give a count of images as an int)")
+    return evaluate, float(validation)
+
+
+def _n_validation(validation: int | float, n_train: int) -> int:
+    """Images to hold out of ``n_train``: a count as given, a fraction rounded to the
+    nearest int; at least 1, and at least 1 image left to train on."""
+    if isinstance(validation, numbers.Integral):
+        n_val, given = int(validation), f"validation={validation}"
+    else:
+        n_val = round(validation * n_train)
+        given = f"validation={validation:g} ({n_val} of the {n_train} training images)"
+    if n_val < 1:
+        raise ValueError(f"{given} holds out no image; the validation split needs at "
+                         "least 1")
+    if n_val >= n_train:
+        raise ValueError(f"{given} leaves no image to train on: the training set has "
+                         f"{n_train} images; hold out at most {n_train - 1}")
+    return n_val
+
+
+def _split(arrays: tuple[np.ndarray, ...], info: Mapping, evaluate: str,
+           validation: int | float) -> tuple[tuple[np.ndarray, ...], dict]:
+    """The arrays runs receive and the ``data`` info of their records.
+
+    Parameters
+    ----------
+    arrays : tuple of ndarray
+        ``(x_train, y_train, x_test, y_test)`` from :func:`_load_data`.
+    info : dict
+        Its info.
+    evaluate, validation
+        As checked by :func:`_check_split`.
+
+    Returns
+    -------
+    arrays : tuple of ndarray
+        ``(x_fit, y_fit, x_eval, y_eval)``: with ``"validation"``, the training set
+        less its last ``validation`` images, then those images (the test set is not
+        among them); with ``"test"``, the four arrays as given.
+    info : dict
+        ``info`` with ``n_train`` (images trained on), ``n_eval`` (images scored) and
+        ``split`` (``"test"`` or ``"validation: last V of N training images"``).
+    """
+    if evaluate == "test":
+        return tuple(arrays), {**info, "n_eval": info["n_test"], "split": "test"}
+    x_train, y_train = arrays[0], arrays[1]
+    n = int(x_train.shape[0])
+    cut = n - _n_validation(validation, n)
+    split = f"validation: last {n - cut} of {n} training images"
+    return ((x_train[:cut], y_train[:cut], x_train[cut:], y_train[cut:]),
+            {**info, "n_train": cut, "n_eval": n - cut, "split": split})
+
+
+def _describe_split(evaluated_on: str, split: str) -> str:
+    """What runs were scored on, for headers and messages.
+
+    Parameters
+    ----------
+    evaluated_on : str
+        A record's ``evaluated_on`` (``"validation"`` or ``"test"``).
+    split : str
+        Its ``data["split"]``.
+
+    Returns
+    -------
+    str
+        ``"the test set"`` or ``"the validation split (last V of N training images)"``.
+    """
+    if evaluated_on == "test":
+        return "the test set"
+    detail = split.partition(": ")[2] or split
+    return f"the {evaluated_on} split ({detail})"

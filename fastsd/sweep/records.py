@@ -35,6 +35,14 @@ def run_key(params: Mapping, fit: Mapping, seed: int, rule: str = DEFAULT_RULE) 
     return _canonical(key)
 
 
+def _record_split(rec: Mapping) -> tuple[str, str]:
+    """``(evaluated_on, split)`` of a record; records that name neither were scored on
+    the test set."""
+    data = rec.get("data")
+    split = data.get("split", "test") if isinstance(data, Mapping) else "test"
+    return str(rec.get("evaluated_on", "test")), str(split)
+
+
 def _record_key(rec: Mapping) -> str:
     """The run key of a record read from a results file (missing names get defaults)."""
     params = dict(rec["params"])
@@ -71,10 +79,13 @@ class _Run:
                 "fit": self.fit, "seed": self.seed}
 
 
-def _plan(settings: list[dict], seeds: list[int], n_train: int) -> list[_Run]:
+def _plan(settings: list[dict], seeds: list[int], n_train: int,
+          held_out: int = 0) -> list[_Run]:
     """The runs of ``settings`` (from :func:`~fastsd.sweep.expand`) times ``seeds``.
 
-    ``samples_per_epoch=None`` is resolved to ``n_train``, so it is part of the key.
+    ``samples_per_epoch=None`` is resolved to ``n_train`` (the images trained on), so it
+    is part of the key; ``held_out`` (images held out for validation) only goes into the
+    message when ``samples_per_epoch`` is more than ``n_train``.
     """
     runs = []
     for entry in settings:
@@ -83,8 +94,10 @@ def _plan(settings: list[dict], seeds: list[int], n_train: int) -> list[_Run]:
         if spe is None:
             fit["samples_per_epoch"] = n_train
         elif spe > n_train:
+            less = (f" (the training set less the last {held_out} images, held out "
+                    "for validation)" if held_out else "")
             raise ValueError(f"setting {_describe(entry['setting'])}: samples_per_epoch="
-                             f"{spe} is more than the {n_train} training samples")
+                             f"{spe} is more than the {n_train} training samples{less}")
         setting = dict(entry["setting"])
         if "samples_per_epoch" in setting:
             setting["samples_per_epoch"] = fit["samples_per_epoch"]

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 
 from .._validation import check_number
 from .config import _check_seeds, _describe, expand
-from .data import _load_data
-from .records import _check_results_path, _plan, _record_key, append_record, read_results
+from .data import DEFAULT_VALIDATION, _check_split, _describe_split, _load_data, _split
+from .records import (_check_results_path, _plan, _record_key, _record_split, append_record,
+                      read_results)
 from .task import run_one
 
 #: Environment of the local cluster's worker processes: one task = one core.
@@ -114,8 +115,14 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
           results: str | os.PathLike = "sweep.jsonl", client=None,
           scheduler: str | None = None, n_workers: int | None = None,
           probe: bool = False, data=None, progress: bool = True, retries: int = 1,
-          connect_timeout: float = 5.0, rule: str = "sd") -> list[dict]:
+          connect_timeout: float = 5.0, rule: str = "sd", evaluate: str = "validation",
+          validation: int | float = DEFAULT_VALIDATION) -> list[dict]:
     """Run every (setting, seed) not yet in ``results`` on Dask; return all records.
+
+    By default each run trains on the training set less its last ``validation`` images
+    and is scored on those (the WTA's neuron classes come from the images trained on);
+    the test set is not used. ``evaluate="test"`` trains on the whole training set and
+    scores on the test set: for the final report of settings chosen on validation.
 
     Parameters
     ----------
@@ -144,6 +151,13 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
     data : None, path, Dataset, dict or tuple, optional
         ``(x_train, y_train, x_test, y_test)``; default MNIST (``load_mnist(data)`` for a
         path).
+    evaluate : {"validation", "test"}, default "validation"
+        What runs are scored on: the last ``validation`` training images (trained on
+        the others), or the test set (trained on all training images).
+    validation : int or float, default 1/6
+        Images held out of the end of the training set with ``evaluate="validation"``:
+        a count, or a fraction of the training set rounded to the nearest int (1/6:
+        the last 10 000 of MNIST's 60 000). Ignored with ``evaluate="test"``.
     progress : bool, default True
         Progress bar and a one-line plan on stderr.
     retries : int, default 1
@@ -163,7 +177,8 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
     Raises
     ------
     ValueError, TypeError
-        Bad settings, seeds or data: before any cluster is started or file written.
+        Bad settings, seeds, split or data, or ``results`` holding runs of other data
+        or another split: before any cluster is started or file written.
     ConnectionError
         ``scheduler`` not reachable within ``connect_timeout``.
     SweepError
@@ -172,24 +187,17 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
     specs = expand(grid, settings=settings, base=base, epochs=epochs,
                    samples_per_epoch=samples_per_epoch, rule=rule)
     seeds = _check_seeds(seeds)
+    evaluate, validation = _check_split(evaluate, validation)
     results = _check_results_path(results)
     scheduler = _check_execution(client, scheduler, n_workers, retries, connect_timeout)
     if not isinstance(probe, bool):
         raise TypeError(f"probe must be True or False, got {probe!r}")
     if probe:
         import fastsd.probe  # noqa: F401 - fail now, not on every worker
-    arrays, info = _load_data(data)
-    runs = _plan(specs, seeds, info["n_train"])
-
-    done = {}
-    for rec in read_results(results, missing_ok=True):
-        done[_record_key(rec)] = rec
-    clash = [r for r in runs if r.key in done
-             and done[r.key].get("data", {}).get("hash") not in (None, info["hash"])]
-    if clash:
-        raise ValueError(f"{results} holds runs of this sweep made on different data "
-                         f"({done[clash[0].key]['data']} vs now {info}); use another "
-                         "results file")
+    arrays, info = _split(*_load_data(data), evaluate, validation)
+    runs = _plan(specs, seeds, info["n_train"],
+                 held_out=info["n_eval"] if evaluate == "validation" else 0)
+    done = _recorded(results, runs, info, evaluate)
     pending = [r for r in runs if r.key not in done]
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (
         lambda msg: None)
@@ -197,7 +205,8 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
         f"{len(runs) - len(pending)} already in {results}, {len(pending)} to run")
     failures = []
     if pending:
-        failures = _execute(pending, arrays, info, results, done, client, scheduler,
+        stamp = {"data": info, "evaluated_on": evaluate}
+        failures = _execute(pending, arrays, stamp, results, done, client, scheduler,
                             n_workers, probe, progress, retries, connect_timeout, say)
     out = [done[r.key] for r in runs if r.key in done]
     if failures:
@@ -209,9 +218,43 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
     return out
 
 
-def _execute(pending, arrays, info, results, done, client, scheduler, n_workers, probe,
+def _recorded(results, runs, info: Mapping, evaluate: str) -> dict:
+    """Records already in ``results``, by run key, once checked that this sweep may add
+    to the file: its runs were made on the same data and scored on the same split.
+
+    The split is checked over the whole file, since runs of different splits can have
+    different keys (``samples_per_epoch=None`` is the number of images trained on).
+    """
+    done = {}
+    records = read_results(results, missing_ok=True)
+    for rec in records:
+        done[_record_key(rec)] = rec
+    clash = [r for r in runs if r.key in done
+             and done[r.key].get("data", {}).get("hash") not in (None, info["hash"])]
+    if clash:
+        raise ValueError(f"{results} holds runs of this sweep made on different data "
+                         f"({done[clash[0].key]['data']} vs now {info}); use another "
+                         "results file")
+    here = (evaluate, info["split"])
+    for rec in records:
+        theirs = _record_split(rec)
+        if theirs != here:
+            fix = (f"evaluate={theirs[0]!r}" if theirs[0] != evaluate
+                   else "the validation split of its runs")
+            raise ValueError(f"{results} holds runs scored on {_describe_split(*theirs)}, "
+                             f"but this sweep scores on {_describe_split(*here)}; a "
+                             "results file holds the runs of one split: use another "
+                             f"results file (or {fix} to add to this one)")
+    return done
+
+
+def _execute(pending, arrays, stamp, results, done, client, scheduler, n_workers, probe,
              progress, retries, connect_timeout, say) -> list:
-    """Submit ``pending`` runs, record each as it completes; returns the failures."""
+    """Submit ``pending`` runs, record each as it completes; returns the failures.
+
+    ``arrays`` are the four arrays runs receive (training and scored images); ``stamp``
+    (``data`` and ``evaluated_on``) goes into every record.
+    """
     from distributed import as_completed
     from tqdm.auto import tqdm
 
@@ -230,7 +273,8 @@ def _execute(pending, arrays, info, results, done, client, scheduler, n_workers,
         by_key = {}
         futures = []
         for run in pending:
-            key = f"fastsd-run-{run.run_id}-{info['hash'][:8]}"
+            key = (f"fastsd-run-{run.run_id}-{stamp['data']['hash'][:8]}-"
+                   f"{stamp['evaluated_on']}{stamp['data']['n_eval']}")
             fut = c.submit(run_one, run.spec(), *data_futures, probe, key=key,
                            retries=retries, pure=False)
             by_key[fut.key] = run
@@ -253,7 +297,7 @@ def _execute(pending, arrays, info, results, done, client, scheduler, n_workers,
                 if run.key in done:  # exactly once, whatever Dask did
                     continue
                 rec["run_id"] = run.run_id
-                rec["data"] = info
+                rec.update(stamp)
                 append_record(results, rec)
                 done[run.key] = rec
                 bar.update(1)

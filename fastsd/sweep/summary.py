@@ -1,4 +1,8 @@
-"""Summaries of a sweep's records: statistics over seeds, a text table and a plot."""
+"""Summaries of a sweep's records: statistics over seeds, a text table and a plot.
+
+A summary is of runs scored on one split (:func:`summarize` refuses a mix of
+validation and test records); its rows and table say which.
+"""
 from __future__ import annotations
 
 import numbers
@@ -9,7 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .config import _canonical, _fit_defaults
-from .records import read_results
+from .data import _describe_split
+from .records import _record_split, read_results
 
 #: Metrics of a record that summaries can rank by; accuracies are higher-is-better.
 TIME_METRICS = ("seconds", "eval_seconds")
@@ -39,6 +44,22 @@ def _metric_value(rec: Mapping, metric: str):
 def _display_scale(metric: str) -> tuple[float, str]:
     """Factor and unit a metric is shown in: seconds as they are, accuracies in %."""
     return (1.0, "s") if metric in TIME_METRICS else (100.0, "%")
+
+
+def _one_split(records: Sequence[Mapping]) -> tuple[str, str]:
+    """The ``(evaluated_on, split)`` all ``records`` share; ``ValueError`` if they
+    differ (records that name none were scored on the test set)."""
+    counts: dict[tuple[str, str], int] = {}
+    for rec in records:
+        where = _record_split(rec)
+        counts[where] = counts.get(where, 0) + 1
+    if len(counts) > 1:
+        found = "; ".join(f"{n} on {_describe_split(*where)}"
+                          for where, n in counts.items())
+        raise ValueError(f"the records were scored on different splits ({found}); "
+                         "summarize each split's records separately (their "
+                         "'evaluated_on' and data 'split' say which)")
+    return next(iter(counts))
 
 
 def _varying(rows: Sequence[Mapping], names) -> list[str]:
@@ -72,13 +93,22 @@ def summarize(records_or_path, *, by: str | Sequence[str] | None = None,
     Returns
     -------
     list of dict
-        ``{"params": {...}, "metric", "mean", "sd", "n", "failed", "seeds"}`` per group;
-        ``n`` counts runs with a value, ``failed`` those without (diverged); ``sd`` is
-        None for ``n < 2``, ``mean`` None for ``n == 0`` (sorted last).
+        ``{"params": {...}, "metric", "mean", "sd", "n", "failed", "seeds",
+        "evaluated_on", "split"}`` per group; ``n`` counts runs with a value,
+        ``failed`` those without (diverged); ``sd`` is None for ``n < 2``, ``mean`` None
+        for ``n == 0`` (sorted last); ``evaluated_on`` and ``split`` say what the runs
+        were scored on (``"test"`` for records that do not say).
+
+    Raises
+    ------
+    ValueError
+        No records, an unknown ``by`` or ``metric``, or records scored on different
+        splits (validation and test, or validation splits of different sizes).
     """
     records = _records(records_or_path)
     if not records:
         raise ValueError("no records to summarize")
+    evaluated_on, split = _one_split(records)
     names = sorted({k for r in records for k in _setting_of(r)})
     if by is not None:
         by = [by] if isinstance(by, str) else list(by)
@@ -102,6 +132,7 @@ def summarize(records_or_path, *, by: str | Sequence[str] | None = None,
             "sd": statistics.stdev(vals) if len(vals) > 1 else None,
             "n": len(vals), "failed": len(recs) - len(vals),
             "seeds": sorted(int(r["seed"]) for r in recs),
+            "evaluated_on": evaluated_on, "split": split,
         })
     sign = 1.0 if metric in TIME_METRICS else -1.0
     rows.sort(key=lambda r: (r["mean"] is None, sign * (r["mean"] or 0.0), -r["n"]))
@@ -111,7 +142,8 @@ def summarize(records_or_path, *, by: str | Sequence[str] | None = None,
 def format_summary(summary: Sequence[Mapping], *, max_rows: int | None = None) -> str:
     """A text table of :func:`summarize`'s rows: the parameters that vary, then stats.
 
-    Accuracies are shown in percent.
+    A header line says what the runs were scored on (the validation split or the test
+    set); accuracies are shown in percent.
 
     Parameters
     ----------
@@ -123,7 +155,7 @@ def format_summary(summary: Sequence[Mapping], *, max_rows: int | None = None) -
     Returns
     -------
     str
-        The table (``"(no results)"`` for no rows).
+        The header line and the table (``"(no results)"`` for no rows).
     """
     rows = list(summary)
     if not rows:
@@ -151,7 +183,16 @@ def format_summary(summary: Sequence[Mapping], *, max_rows: int | None = None) -
     text.insert(1, "  ".join("-" * w for w in widths))
     if len(shown) < len(rows):
         text.append(f"... {len(rows) - len(shown)} more")
-    return "\n".join(text)
+    return "\n".join([_header(rows[0])] + text)
+
+
+def _header(row: Mapping) -> str:
+    """What a summary's numbers are: the metric, and the split the runs were scored on."""
+    metric = row.get("metric", "cosine")
+    where = _describe_split(row.get("evaluated_on", "test"), row.get("split", "test"))
+    if metric in TIME_METRICS:
+        return f"{metric} (s), mean ± sd over seeds; runs scored on {where}"
+    return f"{metric} accuracy on {where}, mean ± sd over seeds"
 
 
 def plot_sweep(records_or_path, param: str, path=None, *, metric: str = "cosine",
@@ -210,7 +251,7 @@ def plot_sweep(records_or_path, param: str, path=None, *, metric: str = "cosine"
     if metric in TIME_METRICS:
         ylabel = f"{metric.replace('_', ' ')} (s)"
     else:
-        ylabel = f"{metric} accuracy (%)"
+        ylabel = f"{metric} {rows[0]['evaluated_on']} accuracy (%)"
     if len(means) == 1:
         (label, mu), = means.items()
         means, sds = mu, sds[label]

@@ -90,16 +90,18 @@ def run_one(spec: Mapping, x_train, y_train, x_test, y_test, probe: bool = False
     spec : dict
         ``params`` (model parameters without random_state), ``fit`` (fit arguments),
         ``seed`` and ``setting``.
-    x_train, y_train, x_test, y_test : ndarray
-        The data.
+    x_train, y_train : ndarray
+        The images trained on (and from which the WTA assigns neurons to classes).
+    x_test, y_test : ndarray
+        The images scored: the validation split or the test set, as the client chose.
     probe : bool, default False
         Also evaluate ``fastsd.probe.linear_probe``.
 
     Returns
     -------
     dict
-        The JSON-able record of the run, without ``run_id`` and ``data`` (which the
-        client adds).
+        The JSON-able record of the run, without ``run_id``, ``data`` and
+        ``evaluated_on`` (which the client adds).
     """
     threads = _limit_threads()
     rule = spec.get("rule", DEFAULT_RULE)
