@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from fastsd._io import atomic_open
 
@@ -76,6 +77,29 @@ def _check_output(path, dpi):
     return fmt
 
 
+#: Tapestry size: inches per tile up to 10 columns (shrinking as ``cols ** -0.4``
+#: beyond), the bounds of the mosaic's longer side, and the smallest tile that gets a label.
+_TILE_INCHES = 0.6
+_MOSAIC_INCHES = (2.5, 14.0)
+_LABELLED_TILE_INCHES = 0.4
+_SEPARATOR = "0.55"  # colour of the separators between tiles (mid grey)
+
+
+def _tapestry_inches(cols, height, width):
+    """Width and height (inches) of the mosaic of a tapestry with ``cols`` columns whose
+    image has ``height`` x ``width`` pixels: 0.6 in per tile up to 10 columns, then
+    ``0.6 * (10 / cols) ** 0.4`` (20 columns 9.1 in, 40 columns 13.8 in), the width
+    within 2.5-14 in and the height at most 14 in, so the figure stays bounded for any N
+    while tiles shrink slowly (a 28-pixel tile still gets ~26 device pixels at 80
+    columns and 150 dpi)."""
+    per_tile = _TILE_INCHES * min(1.0, (10.0 / cols) ** 0.4)
+    img_w = float(np.clip(per_tile * cols, *_MOSAIC_INCHES))
+    img_h = img_w * height / width
+    if img_h > _MOSAIC_INCHES[1]:  # tall grids: limit the height instead
+        img_w, img_h = img_w * _MOSAIC_INCHES[1] / img_h, _MOSAIC_INCHES[1]
+    return img_w, img_h
+
+
 def _figure(figsize, dpi):
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
@@ -101,3 +125,31 @@ def _tile_labels(labels, n):
                 and not isinstance(lab, (bool, np.bool_))):
             raise TypeError(f"labels[{i}] must be int, str or None, got {lab!r}")
     return ["\u2013" if lab is None else str(lab) for lab in labels]
+
+
+def _tile_separators(ax, n, cols, tile_shape, pad, width):
+    """Grey behind the occupied cells of a tapestry drawn on ``ax`` (the separators show
+    through its NaN gaps; empty cells stay blank). Nothing if ``pad`` is 0."""
+    (h, wd), (full, rest) = tile_shape, divmod(n, cols)
+    if not pad:
+        return
+    if full:
+        ax.add_patch(Rectangle((-0.5, -0.5), width, full * (h + pad) - pad, lw=0,
+                               fc=_SEPARATOR, zorder=-1))
+    if rest:
+        ax.add_patch(Rectangle((-0.5, full * (h + pad) - pad - 0.5),
+                               rest * (wd + pad) - pad, h + pad, lw=0, fc=_SEPARATOR,
+                               zorder=-1))
+
+
+def _tile_text(ax, text, cols, tile_shape, pad, tile_inches):
+    """Each tile's label small in its top-left corner, if tiles are at least
+    ``_LABELLED_TILE_INCHES`` wide (on smaller ones labels would hide the weights)."""
+    if tile_inches < _LABELLED_TILE_INCHES:
+        return
+    h, wd = tile_shape
+    size = float(np.clip(0.22 * 72.0 * tile_inches, 3.0, 8.0))  # ~22% of tile width
+    for i, s in enumerate(text):
+        ax.text((wd + pad) * (i % cols) + 0.5, (h + pad) * (i // cols) + 0.5, s,
+                fontsize=size, ha="left", va="top", color="black",
+                bbox=dict(boxstyle="square,pad=0.12", fc="white", ec="none", alpha=0.75))

@@ -15,17 +15,14 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Colormap, PowerNorm
-from matplotlib.patches import Rectangle
 
 from fastsd._figure import (
     _check_output, _counts, _figure, _finish, _names, _pair, _positive_int, _real_array,
-    _tile_labels,
+    _tapestry_inches, _tile_labels, _tile_separators, _tile_text,
 )
 
 __all__ = ["grid_shape", "tapestry", "plot_weights", "plot_learning_curve",
            "plot_confusion", "plot_class_errors", "plot_param_curve"]
-
-_SEPARATOR = "0.55"  # colour of the separators between tiles (mid grey)
 
 
 # ----------------------------------------------------------------------------- tapestry
@@ -111,7 +108,8 @@ def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=N
         else ``"bwr"`` symmetric around 0 (Krotov-Hopfield); these limits are kept.
     labels : sequence of (int or None), optional
         One per neuron (e.g. its WTA class), drawn small in the tile's top-left
-        corner; None shows as an en dash.
+        corner; None shows as an en dash. Drawn only on tiles at least 0.4 inch wide
+        (up to 25 columns, e.g. N = 625): on smaller tiles they would hide the weights.
     scale : {"global", "tile"}, optional
         "tile" divides each neuron's weights by its largest magnitude, so prototypes of
         very different sizes all show (the colour bar then reads relative weight).
@@ -121,6 +119,9 @@ def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=N
     Returns
     -------
     matplotlib.figure.Figure
+        Tiles of 0.6 inch up to 10 columns, then slowly smaller, the mosaic at most 14
+        inches on its longer side (see ``fastsd._figure._tapestry_inches``): 20x20
+        tiles 9.1 in, 40x40 tiles 13.8 in wide; no ticks, thin separators.
     """
     fmt = _check_output(path, dpi)
     mosaic = tapestry(weights, image_shape, grid, pad)  # validates everything
@@ -150,34 +151,19 @@ def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=N
     cmap = cmap.with_extremes(bad=(0, 0, 0, 0))  # NaN: show what lies behind
 
     H, W = mosaic.shape
-    img_w = float(np.clip(0.6 * cols, 2.5, 6.5))
-    img_h = img_w * H / W
-    if img_h > 8.0:  # tall grids: limit the height instead
-        img_w, img_h = img_w * 8.0 / img_h, 8.0
+    img_w, img_h = _tapestry_inches(cols, H, W)
     fig = _figure((img_w + 1.1, img_h + (0.45 if title is not None else 0.15)), dpi)
     ax = fig.add_subplot()
     im = ax.imshow(mosaic, cmap=cmap, vmin=vmin, vmax=vmax, aspect="equal",
                    interpolation="nearest" if img_w * dpi >= W else "auto")
     ax.set_axis_off()
-    full, rest = divmod(n, cols)
-    if pad:  # grey behind occupied cells only: separators show, empty cells stay blank
-        if full:
-            ax.add_patch(Rectangle((-0.5, -0.5), W, full * (h + pad) - pad, lw=0,
-                                   fc=_SEPARATOR, zorder=-1))
-        if rest:
-            ax.add_patch(Rectangle((-0.5, full * (h + pad) - pad - 0.5),
-                                   rest * (wd + pad) - pad, h + pad, lw=0, fc=_SEPARATOR,
-                                   zorder=-1))
+    _tile_separators(ax, n, cols, (h, wd), pad, W)
     # a bar ~0.15 in wide and as tall as the mosaic, whatever the grid's shape
     cb = fig.colorbar(im, ax=ax, fraction=0.2 / img_w, pad=0.02, aspect=img_h / 0.15)
     cb.set_label("weight" if scale == "global" else "weight / largest |weight| of its tile")
     cb.ax.tick_params(labelsize=8)
     if text is not None:
-        size = float(np.clip(0.22 * 72.0 * img_w / cols, 3.0, 8.0))  # ~22% of tile width
-        for i, s in enumerate(text):
-            ax.text((wd + pad) * (i % cols) + 0.5, (h + pad) * (i // cols) + 0.5, s,
-                    fontsize=size, ha="left", va="top", color="black",
-                    bbox=dict(boxstyle="square,pad=0.12", fc="white", ec="none", alpha=0.75))
+        _tile_text(ax, text, cols, (h, wd), pad, img_w / cols)
     return _finish(fig, path, fmt, dpi, title)
 
 

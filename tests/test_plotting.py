@@ -192,6 +192,35 @@ def test_weight_colour_scales_and_labels():
         P.plot_weights(signed, scale="row")
 
 
+def _tile_pixels(fig, cols, tile=28, pad=1):
+    """Device pixels across one tile of a drawn tapestry (at the figure's dpi)."""
+    fig.get_layout_engine().execute(fig)  # the layout of a draw, without rendering
+    ax = fig.axes[0]
+    ax.apply_aspect()
+    return ax.get_window_extent().width * tile / (cols * (tile + pad) - pad)
+
+
+def test_weight_picture_scales_with_n_within_bounds():
+    rng = np.random.default_rng(1)
+    sizes, tiles = [], []
+    for n, cols in ((100, 10), (400, 20), (1600, 40), (6400, 80)):
+        fig = P.plot_weights(rng.random((n, 784), dtype=np.float32),
+                             labels=[n % 10] * n, title="t")
+        sizes.append(fig.get_size_inches())
+        tiles.append(_tile_pixels(fig, cols) / fig.dpi)  # inches per tile
+        assert len(fig.axes[0].texts) == (n if n <= 400 else 0)  # no labels on small tiles
+        assert not fig.axes[0].axison  # no ticks or frame
+    widths = [w for w, _ in sizes]
+    assert np.allclose(sizes[0], (7.1, 6.45))  # N=100 keeps its former size
+    assert widths == sorted(widths) and tiles == sorted(tiles, reverse=True)
+    assert max(max(s) for s in sizes) <= 16.0  # bounded, however large N
+    assert tiles[1] >= 0.4 and tiles[2] * 150 >= 28  # 400: labelled; 1600: >= 1 px/pixel
+    # far more tiles (small ones, to stay cheap) and a tall grid: still bounded
+    for weights, grid in ((np.ones((40_000, 4)), None), (np.ones((3000, 4)), (1000, 3))):
+        fig = P.plot_weights(weights, image_shape=(2, 2), grid=grid)
+        assert max(fig.get_size_inches()) <= 16.0
+
+
 def test_learning_curve_skips_nan_and_uses_percent():
     fig = P.plot_learning_curve(_history())
     ax0, ax1 = fig.axes
