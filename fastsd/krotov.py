@@ -82,7 +82,9 @@ class KrotovHopfield(base.PrototypeModel):
     _progress_name = "Krotov-Hopfield"
     #: Settings by N, searched on a validation split (``docs/scaling.md``).
     scaled_defaults = ScaledDefaults(
-        rows={400: dict(eps0=0.05, delta=0.2, samples_per_neuron=3000)})
+        rows={100: dict(eps0=0.05, delta=0.2, samples_per_neuron=12000),
+              400: dict(eps0=0.05, delta=0.3, samples_per_neuron=3000),
+              1600: dict(eps0=0.1, delta=0.2, samples_per_neuron=750)})
     #: The settings of Krotov & Hopfield's notebook (``bench/krotov_notebook.py``).
     presets = {"notebook": dict(eps0=0.02, delta=0.4, p=2.0, k=2, batch_size=100,
                                 prec=1e-30, dtype="float64")}

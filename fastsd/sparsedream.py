@@ -39,8 +39,9 @@ class SparseDream(base.PrototypeModel):
         sample on average).
     gamma : float or "auto", default "auto"
         Threshold (homeostasis) rate (>= 0). "auto": the searched rate for this N.
-    beta : float, default 0.0
-        Lateral inhibition rate (>= 0); 0 disables inhibition.
+    beta : float or "auto", default "auto"
+        Lateral inhibition rate (>= 0); 0 disables inhibition. "auto": the searched
+        rate for this N (0 up to about 800 neurons).
     prec : float, default 1e-10
         Floor of the reconstruction in the update and pruning threshold (> 0).
     prune_every : int, default 100
@@ -108,9 +109,12 @@ class SparseDream(base.PrototypeModel):
     _progress_name = "SparseDream"
     #: Settings by N, searched on a validation split (``docs/scaling.md``).
     scaled_defaults = ScaledDefaults(
-        rows={100: dict(xi=0.015, gamma=1.5, batch_size=1, samples_per_neuron=4800),
-              400: dict(xi=0.05, gamma=5.0, batch_size=100, samples_per_neuron=3000),
-              1600: dict(xi=0.1, gamma=5.0, batch_size=100, samples_per_neuron=375)},
+        rows={100: dict(xi=0.015, gamma=1.5, beta=0.0, batch_size=1,
+                        samples_per_neuron=4800),
+              400: dict(xi=0.05, gamma=5.0, beta=0.0, batch_size=100,
+                        samples_per_neuron=4500),
+              1600: dict(xi=0.1, gamma=20.0, beta=0.01, batch_size=100,
+                         samples_per_neuron=750)},
         formulas={"sp": lambda n: 1.0 / n})
     #: The research notebook's best-documented setting (86.4% cosine WTA at N=100 in
     #: the notebook): ``fastsd train --preset notebook``.
@@ -118,7 +122,7 @@ class SparseDream(base.PrototypeModel):
                                 prune_every=100, anneal=False, batch_size=1,
                                 dtype="float64", epochs=10, samples_per_epoch=6000)}
 
-    def __init__(self, n_neurons=100, *, xi="auto", sp="auto", gamma="auto", beta=0.0,
+    def __init__(self, n_neurons=100, *, xi="auto", sp="auto", gamma="auto", beta="auto",
                  prec=1e-10, prune_every=100, anneal=True, batch_size="auto",
                  min_response=1e-6,
                  saturate_excitation=True, dtype="float32", random_state=None):

@@ -9,8 +9,9 @@
 Methods:
 
 - a rule name (``sd``, ``kh``, ``softhebb``, ...): ``fastsd.train(X, rule=...,
-  n_neurons=N, random_state=seed)``, i.e. the class defaults and the rule's
-  ``recommended_epochs``: what a user who changes only N gets;
+  n_neurons=N, random_state=seed)``, i.e. the class defaults (``"auto"`` settings for
+  N) and the rule's default epochs for N and the data size (``docs/scaling.md``): what
+  a user who changes only N gets;
 - ``RULE-PRESET`` (``sd-notebook``, ``kh-notebook``): the same with ``preset=PRESET``;
 - ``kmeans``: scikit-learn's ``KMeans(n_clusters=N, n_init=1, random_state=seed)`` on
   the training images (scikit-learn is needed for this method and for ``digits`` only).
@@ -172,7 +173,10 @@ def run_one(method: str, n: int, seed: int, data: dict, epochs: int | None) -> d
             return dict(accuracy=None, seconds=time.perf_counter() - start,
                         epochs=fit["epochs"], params=None, error=str(exc))
         seconds = time.perf_counter() - start
-        weights, used, params = model, fit["epochs"], model.get_params()
+        fit = fastsd.train.fit_arguments(model, fit, len(x))
+        params = {k: (v.name if isinstance(v, np.dtype) else v)  # "auto" resolved
+                  for k, v in model._check_params().items()}
+        weights, used = model, fit["epochs"]
         params["samples_per_epoch"] = fit["samples_per_epoch"]
     result = cosine_wta(weights, x, y, data["x_eval"], data["y_eval"])
     return dict(accuracy=float(result.accuracy), seconds=seconds, epochs=used,
