@@ -36,7 +36,7 @@ def test_too_large_model_is_refused_before_any_allocation(cls, monkeypatch):
 
 
 def test_estimate_counts_inhibition_and_copies():
-    params = fastsd.SparseDream(6400, dtype="float32")._check_params()
+    params = fastsd.SparseDream(6400, dtype="float32", batch_size=1)._check_params()
     sizes = fastsd.SparseDream(6400)._memory_needed(params, 784)
     # W, t, L and their pass copies: 2 (6400·784 + 6400 + 6400²) float32 numbers
     assert sum(sizes.values()) == 2 * 4 * (6400 * 784 + 6400 + 6400 ** 2)
@@ -72,7 +72,7 @@ def test_partial_fit_and_cli_refuse_cleanly(monkeypatch, capsys, tmp_path):
 
 def test_slow_per_sample_pass_warns_once_and_names_the_faster_option(monkeypatch):
     monkeypatch.setattr(_memory, "_WARNED", set())
-    model = fastsd.SparseDream(6400, beta=0.005, dtype="float32")
+    model = fastsd.SparseDream(6400, beta=0.005, dtype="float32", batch_size=1)
     params = model._check_params()
     X = np.zeros((60000, 784), np.float32)
     with warnings.catch_warnings(record=True) as caught:
