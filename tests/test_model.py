@@ -203,7 +203,7 @@ BAD_PARAMS = [
     ({"xi": 0}, ValueError, "xi must be > 0"),
     ({"xi": -1}, ValueError, "xi must be > 0"),
     ({"xi": float("nan")}, ValueError, "xi must be finite"),
-    ({"xi": "fast"}, TypeError, "xi must be a real number"),
+    ({"xi": "fast"}, TypeError, "xi must be a number or \"auto\""),
     ({"sp": 0}, ValueError, "sp must be > 0"),
     ({"sp": 1}, ValueError, "sp must be < 1"),
     ({"gamma": -0.1}, ValueError, "gamma must be >= 0"),

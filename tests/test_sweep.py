@@ -338,7 +338,7 @@ BAD_CONFIGS = [
     ("[grid]\ngamma = []\n", ValueError, r"value list of 'gamma' is empty"),
     ("[grid]\ngamma = [1, -2]\n", ValueError, r"setting \{gamma=-2\}: gamma must be >= 0"),
     ("[grid]\nsp = [0.01, 1.5]\n", ValueError, r"sp must be < 1"),
-    ("[grid]\nxi = [0.01, \"fast\"]\n", TypeError, r"xi must be a real number"),
+    ("[grid]\nxi = [0.01, \"fast\"]\n", TypeError, r"xi must be a number or \"auto\""),
     ("[grid]\nn_neurons = [10.5]\n", TypeError, r"n_neurons must be an integer"),
     ("[grid]\ngamma = 1\n", TypeError, r"values of 'gamma' must be a list"),
     ("[grid]\nrandom_state = [1, 2]\n", ValueError, r"set by the sweep's seeds"),
