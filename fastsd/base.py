@@ -97,6 +97,8 @@ class PrototypeModel:
         """Epochs ``fastsd.train`` and ``fastsd train`` run on ``samples_per_epoch``
         samples per epoch: the rule's searched number of samples per neuron times N
         over ``samples_per_epoch`` (``docs/scaling.md``)."""
+        samples_per_epoch = check_number("samples_per_epoch", samples_per_epoch, low=1,
+                                         integer=True)
         return self.scaled_defaults.epochs(self._n_neurons(), samples_per_epoch)
 
     def _n_neurons(self) -> int:

@@ -62,6 +62,12 @@ def test_every_auto_default_has_a_setting_at_every_n(cls):
         assert model.default_epochs(60000) >= 1
 
 
+@pytest.mark.parametrize("bad", [0, -5, float("nan"), 2.5, "many", None])
+def test_default_epochs_refuses_a_bad_sample_count(bad):
+    with pytest.raises((TypeError, ValueError), match="samples_per_epoch"):
+        fastsd.SparseDream(400).default_epochs(bad)
+
+
 def test_sparsedream_auto_values_change_with_n_and_explicit_values_win():
     small, large = (fastsd.SparseDream(n)._check_params() for n in (100, 1600))
     assert small["sp"] == pytest.approx(0.01) and large["sp"] == pytest.approx(1 / 1600)
