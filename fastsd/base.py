@@ -52,6 +52,8 @@ class PrototypeModel:
     #: how many epochs ``fastsd train`` and :func:`fastsd.train` run
     #: (:mod:`fastsd.scaling`). The base default: one epoch, no "auto" parameters.
     scaled_defaults: ClassVar[ScaledDefaults] = ScaledDefaults({100: {EPOCHS: 1}})
+    #: What a fit replaces besides the state; a fit that fails puts them back.
+    _FIT_ATTRIBUTES: ClassVar[tuple[str, ...]] = ("samples_seen_", "_rng", "history_")
     #: Named settings (parameters and ``epochs``/``samples_per_epoch``), e.g. a paper's.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
@@ -161,6 +163,13 @@ class PrototypeModel:
         Returns
         -------
         self
+
+        Notes
+        -----
+        A fit that fails or is interrupted (training diverges, Ctrl-C, an error in the
+        evaluation of ``eval_set``) leaves the model exactly as it was before the call:
+        its state, ``samples_seen_``, ``history_`` and random generator (or no state,
+        if it had none).
         """
         from .history import TrainingHistory, show_accuracy
 
@@ -174,20 +183,30 @@ class PrototypeModel:
         self._check_resources(params, X, per_epoch)
         history = TrainingHistory(X, y, eval_set)
         rng = check_random_state(self.random_state)
-        with self._bar(epochs * per_epoch, progress) as bar:
-            with compiling(bar, "preparing the training kernels"):
-                self._prepare(X, per_epoch)
-            self._init_state(X.shape[1], rng, params["dtype"])
-            self.samples_seen_ = 0
-            self._rng = rng
-            history.start_clock()
-            with compiling(bar, "preparing the evaluator"):
-                history.record(self, 0)
-            for epoch in range(epochs):
-                order = rng.permutation(X.shape[0])[:per_epoch]
-                schedule = Schedule(epoch * per_epoch, epochs * per_epoch)
-                self._run_pass(X, order, params, bar, schedule)
-                show_accuracy(bar, history.record(self, (epoch + 1) * per_epoch))
+        names = self._FIT_ATTRIBUTES + tuple(self._state)
+        kept = {name: getattr(self, name) for name in names if hasattr(self, name)}
+        try:
+            with self._bar(epochs * per_epoch, progress) as bar:
+                with compiling(bar, "preparing the training kernels"):
+                    self._prepare(X, per_epoch)
+                self._init_state(X.shape[1], rng, params["dtype"])
+                self.samples_seen_ = 0
+                self._rng = rng
+                history.start_clock()
+                with compiling(bar, "preparing the evaluator"):
+                    history.record(self, 0)
+                for epoch in range(epochs):
+                    order = rng.permutation(X.shape[0])[:per_epoch]
+                    schedule = Schedule(epoch * per_epoch, epochs * per_epoch)
+                    self._run_pass(X, order, params, bar, schedule)
+                    show_accuracy(bar, history.record(self, (epoch + 1) * per_epoch))
+        except BaseException:  # diverged, Ctrl-C, out of memory...: keep the old model
+            for name in names:
+                if name in kept:
+                    setattr(self, name, kept[name])
+                elif hasattr(self, name):
+                    delattr(self, name)
+            raise
         self.history_ = history.as_dict()
         return self
 

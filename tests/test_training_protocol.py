@@ -9,6 +9,7 @@ import pytest
 import naive
 from conftest import image_like
 from fastsd import KrotovHopfield, SparseDream
+from fastsd.rules import rule_classes
 from fastsd._tunables import SAMPLES_PER_CALL
 from fastsd.cli import main
 from fastsd.sparsedream_passes import MiniBatchWork as MiniBatchPass
@@ -116,3 +117,39 @@ def test_sweep_run_equals_a_direct_fit_with_the_same_seed():
         assert record["status"] == "ok" and record["samples"] == 1000
         assert record["accuracy"]["cosine"] == want
     assert specs[0]["params"]["xi"] == 0.01 and specs[1]["params"]["xi"] == 0.08
+
+
+# ------------------------------------------------- a failed fit keeps the old model
+@pytest.mark.parametrize("cls", list(rule_classes().values()), ids=lambda c: c.__name__)
+def test_a_fit_that_fails_leaves_the_previous_model_exactly(cls, monkeypatch):
+    """fit re-initialises before training; if training then fails (here: Ctrl-C in the
+    second epoch), the model must keep its earlier state, counters and history."""
+    import fastsd.base
+
+    X = image_like(120, 16, seed=5)
+    model = cls(6, random_state=0, batch_size=1 if cls.__name__ != "KrotovHopfield"
+                else 20).fit(X, epochs=2)
+    before = {k: np.array(v, copy=True) for k, v in model._checked_state(
+        6, model._check_params()["dtype"]).items()}
+    seen, history, rng = model.samples_seen_, model.history_, model._rng
+    calls = []
+    original = fastsd.base.PrototypeModel._run_pass
+
+    def interrupt_second(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(fastsd.base.PrototypeModel, "_run_pass", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        model.set_params(random_state=7).fit(X, epochs=3)
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(model, name), value)
+    assert model.samples_seen_ == seen and model.history_ is history
+    assert model._rng is rng
+    calls.clear()
+    fresh = cls(6, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, epochs=3)
+    assert not fresh._has_state() and not hasattr(fresh, "samples_seen_")
