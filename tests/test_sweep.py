@@ -533,6 +533,26 @@ def test_summary_of_diverged_and_single_seed_runs():
     assert fig.axes
 
 
+def test_summary_counts_nan_or_foreign_accuracies_as_failed(tmp_path, capsys):
+    """One NaN accuracy (a hand-edited or foreign file) made ``statistics.stdev``
+    raise and the summary crash; it is a failed run, not a number."""
+    def rec(seed, acc):
+        return {"params": {"n_neurons": 4, "gamma": 1.0}, "seed": seed, "epochs": 1,
+                "samples_per_epoch": 10, "status": "ok",
+                "accuracy": {"cosine": acc, "response": acc}}
+
+    rows = sw.summarize([rec(0, 0.5), rec(1, float("nan")), rec(2, 0.7),
+                         rec(3, float("inf")), rec(4, "0.9"), rec(5, True)])
+    assert rows[0]["n"] == 2 and rows[0]["failed"] == 4
+    assert rows[0]["mean"] == pytest.approx(0.6)
+    assert rows[0]["sd"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [rec(0, 0.5), rec(1, float("nan"))])
+                    + "\n")
+    assert main(["sweep", "--summary", str(path)]) == 0
+    assert "50.00" in capsys.readouterr().out
+
+
 def test_run_one_probe_and_diverged(monkeypatch):
     spec = sw._plan(sw.expand({"gamma": [1.0]}, base=FAST), [0], 1000)[0].spec()
     rec = sw.run_one(spec, *DATA, probe=True)

@@ -5,6 +5,7 @@ validation and test records); its rows and table say which.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import statistics
@@ -39,6 +40,13 @@ def _metric_value(rec: Mapping, metric: str):
     if metric in TIME_METRICS:
         return rec.get(metric) if rec.get("status", "ok") == "ok" else None
     return (rec.get("accuracy") or {}).get(metric)
+
+
+def _usable(value) -> bool:
+    """Whether a metric value is a finite number (a hand-edited or foreign results file
+    may hold NaN, which would make every statistic NaN or raise)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def _display_scale(metric: str) -> tuple[float, str]:
@@ -125,7 +133,8 @@ def summarize(records_or_path, *, by: str | Sequence[str] | None = None,
         groups.setdefault(_canonical(group), (group, []))[1].append(rec)
     rows = []
     for group, recs in groups.values():
-        vals = [float(v) for v in (_metric_value(r, metric) for r in recs) if v is not None]
+        vals = [float(v) for v in (_metric_value(r, metric) for r in recs)
+                if _usable(v)]  # NaN, infinite or non-numbers count as failed runs
         rows.append({
             "params": group, "metric": metric,
             "mean": statistics.fmean(vals) if vals else None,
