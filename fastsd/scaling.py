@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._validation import check_number
+
 #: The value of a parameter that takes its setting from the rule's table.
 AUTO = "auto"
 
@@ -50,12 +52,16 @@ class ScaledDefaults:
         if not self.rows:
             raise ValueError("a ScaledDefaults table needs at least one row")
         for n, row in self.rows.items():
+            check_number("a table row's N", n, low=1, integer=True)
+            if not isinstance(row, Mapping):
+                raise TypeError(f"row N={n} must be a dict of settings, got {row!r}")
             if (SAMPLES_PER_NEURON in row) == (EPOCHS in row):
                 raise ValueError(f"row N={n} must give exactly one of "
                                  f"{SAMPLES_PER_NEURON!r} and {EPOCHS!r}")
 
     def row(self, n_neurons: int) -> Mapping[str, Any]:
         """The table row used for ``n_neurons``: nearest N on a log scale."""
+        n_neurons = check_number("n_neurons", n_neurons, low=1, integer=True)
         return self.rows[min(sorted(self.rows),
                              key=lambda n: abs(math.log(n / n_neurons)))]
 
@@ -85,10 +91,10 @@ class ScaledDefaults:
         ``epochs``, or ``samples_per_neuron × n_neurons / samples_per_epoch`` rounded
         to the nearest integer, at least 1."""
         row = self.row(n_neurons)
+        samples_per_epoch = check_number("samples_per_epoch", samples_per_epoch, low=1,
+                                         integer=True)
         if EPOCHS in row:
             return int(row[EPOCHS])
-        if samples_per_epoch < 1:
-            raise ValueError(f"samples_per_epoch must be >= 1, got {samples_per_epoch}")
         return max(1, round(row[SAMPLES_PER_NEURON] * n_neurons / samples_per_epoch))
 
     def markdown(self, names: list[str] | None = None) -> str:

@@ -62,6 +62,18 @@ def test_every_auto_default_has_a_setting_at_every_n(cls):
         assert model.default_epochs(60000) >= 1
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda: TABLE.row(0), "n_neurons"), (lambda: TABLE.value("rate", float("nan")),
+                                           "n_neurons"),
+    (lambda: TABLE.epochs(100, float("nan")), "samples_per_epoch"),
+    (lambda: TABLE.epochs(100, 0), "samples_per_epoch"),
+    (lambda: ScaledDefaults({0: dict(epochs=1)}), "row's N"),
+    (lambda: ScaledDefaults({100: 5}), "must be a dict")])
+def test_the_table_refuses_bad_input_by_name(call, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        call()
+
+
 @pytest.mark.parametrize("bad", [0, -5, float("nan"), 2.5, "many", None])
 def test_default_epochs_refuses_a_bad_sample_count(bad):
     with pytest.raises((TypeError, ValueError), match="samples_per_epoch"):
