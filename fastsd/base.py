@@ -14,7 +14,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._compile import compiling
+from .fit_progress import FitProgress, data_digest
+from .fitting import all_or_nothing, check_checkpoint_path, check_saveable, run_fit
+from .history import TrainingHistory
 from ._memory import check_memory, warn_slow
 from ._validation import check_inputs, check_number, check_random_state
 from .passes import Pass, Schedule, check_order, run_pass
@@ -53,7 +55,8 @@ class PrototypeModel:
     #: (:mod:`fastsd.scaling`). The base default: one epoch, no "auto" parameters.
     scaled_defaults: ClassVar[ScaledDefaults] = ScaledDefaults({100: {EPOCHS: 1}})
     #: What a fit replaces besides the state; a fit that fails puts them back.
-    _FIT_ATTRIBUTES: ClassVar[tuple[str, ...]] = ("samples_seen_", "_rng", "history_")
+    _FIT_ATTRIBUTES: ClassVar[tuple[str, ...]] = ("samples_seen_", "_rng", "history_",
+                                                  "_fit_progress")
     #: Named settings (parameters and ``epochs``/``samples_per_epoch``), e.g. a paper's.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
@@ -139,7 +142,7 @@ class PrototypeModel:
 
     # -- training skeleton ----------------------------------------------------------
     def fit(self, X, y=None, *, epochs=1, samples_per_epoch=None, eval_set=None,
-            progress=False):
+            progress=False, checkpoint=None):
         """Initialise from ``random_state`` and train for ``epochs`` epochs.
 
         Each epoch draws a fresh permutation of all rows of ``X`` and runs its first
@@ -159,6 +162,10 @@ class PrototypeModel:
             :class:`fastsd.history.TrainingHistory`).
         progress : bool
             Show a tqdm progress bar over samples.
+        checkpoint : path-like, optional
+            Save the model there (atomically, :meth:`save`) after every epoch, with
+            what :meth:`resume_fit` needs to finish the fit exactly as if it had not
+            been interrupted.
 
         Returns
         -------
@@ -167,47 +174,87 @@ class PrototypeModel:
         Notes
         -----
         A fit that fails or is interrupted (training diverges, Ctrl-C, an error in the
-        evaluation of ``eval_set``) leaves the model exactly as it was before the call:
-        its state, ``samples_seen_``, ``history_`` and random generator (or no state,
-        if it had none).
+        evaluation of ``eval_set`` or in saving a checkpoint) leaves the model exactly
+        as it was before the call: its state, ``samples_seen_``, ``history_`` and
+        random generator (or no state, if it had none). The checkpoint file then
+        holds the last complete epoch.
         """
-        from .history import TrainingHistory, show_accuracy
-
         params = self._check_params()
         self._check_resources(params, X)  # before converting X
         X = check_inputs(X, dtype=params["dtype"])
-        epochs = check_number("epochs", epochs, low=1, integer=True)
+        epochs = check_number("epochs", epochs, low=1, high=2**40, integer=True)
         per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
             "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
         _check_batch(params, per_epoch, "samples per epoch")
         self._check_resources(params, X, per_epoch)
         history = TrainingHistory(X, y, eval_set)
+        checkpoint = check_checkpoint_path(checkpoint)
+        if checkpoint is not None:
+            check_saveable(self)
         rng = check_random_state(self.random_state)
-        names = self._FIT_ATTRIBUTES + tuple(self._state)
-        kept = {name: getattr(self, name) for name in names if hasattr(self, name)}
-        try:
+        fit_progress = FitProgress(epochs, per_epoch, 0, X.shape[0],
+                                   data_digest(X) if checkpoint is not None else "")
+        with all_or_nothing(self, self._FIT_ATTRIBUTES + tuple(self._state)):
             with self._bar(epochs * per_epoch, progress) as bar:
-                with compiling(bar, "preparing the training kernels"):
-                    self._prepare(X, per_epoch)
                 self._init_state(X.shape[1], rng, params["dtype"])
                 self.samples_seen_ = 0
                 self._rng = rng
-                history.start_clock()
-                with compiling(bar, "preparing the evaluator"):
-                    history.record(self, 0)
-                for epoch in range(epochs):
-                    order = rng.permutation(X.shape[0])[:per_epoch]
-                    schedule = Schedule(epoch * per_epoch, epochs * per_epoch)
-                    self._run_pass(X, order, params, bar, schedule)
-                    show_accuracy(bar, history.record(self, (epoch + 1) * per_epoch))
-        except BaseException:  # diverged, Ctrl-C, out of memory...: keep the old model
-            for name in names:
-                if name in kept:
-                    setattr(self, name, kept[name])
-                elif hasattr(self, name):
-                    delattr(self, name)
-            raise
-        self.history_ = history.as_dict()
+                self._fit_progress = None
+                run_fit(self, X, params, history, fit_progress, bar, checkpoint)
+        return self
+
+    def resume_fit(self, X, y=None, *, eval_set=None, progress=False, checkpoint=None):
+        """Finish a fit saved by ``fit(..., checkpoint=path)`` and loaded with
+        :meth:`load`: the remaining epochs, exactly as the uninterrupted fit would have
+        run them (bit-identical state, same ``history_`` samples and accuracies).
+
+        Parameters
+        ----------
+        X : array-like
+            The same training data as the interrupted fit (checked by its SHA-256).
+        y, eval_set, progress, checkpoint
+            As in :meth:`fit`; ``checkpoint`` is usually the file resumed from.
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        The fit continues with the model's current parameters: parameters changed
+        with :meth:`set_params` after loading change the result. A resume that fails
+        or is interrupted leaves the model as it was.
+        """
+        fit_progress = getattr(self, "_fit_progress", None)
+        if fit_progress is None:
+            raise ValueError(f"this {type(self).__name__} has no checkpointed fit to "
+                             "resume (fit(..., checkpoint=path) records one)")
+        if getattr(self, "_rng", None) is None:
+            raise ValueError("cannot resume: the state of the fit's random generator is "
+                             "missing")
+        params = self._check_params()
+        self._check_resources(params, X)
+        X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_)
+        if (X.shape[0] != fit_progress.n_samples
+                or data_digest(X) != fit_progress.data_sha256):
+            raise ValueError(f"X is not the data the fit started on ({X.shape[0]} rows of "
+                             f"{params['dtype'].name}, SHA-256 differs; the fit had "
+                             f"{fit_progress.n_samples} rows): resume with the same data "
+                             "and dtype")
+        if int(getattr(self, "samples_seen_", -1)) != fit_progress.samples_done:
+            raise ValueError(f"cannot resume: samples_seen_={self.samples_seen_} does not "
+                             f"match the {fit_progress.epochs_done} epochs of "
+                             f"{fit_progress.samples_per_epoch} samples done (was the model "
+                             "trained further after the checkpoint?)")
+        history = TrainingHistory(X, y, eval_set, previous=getattr(self, "history_", None))
+        checkpoint = check_checkpoint_path(checkpoint)
+        if fit_progress.finished:
+            return self
+        remaining = (fit_progress.epochs - fit_progress.epochs_done) * \
+            fit_progress.samples_per_epoch
+        with all_or_nothing(self, self._FIT_ATTRIBUTES + tuple(self._state)):
+            with self._bar(remaining, progress) as bar:
+                run_fit(self, X, params, history, fit_progress, bar, checkpoint)
         return self
 
     def partial_fit(self, X, y=None, *, order=None, progress=False):
@@ -243,6 +290,7 @@ class PrototypeModel:
             order = self._rng.permutation(X.shape[0])
         with self._bar(order.size, progress) as bar:
             self._run_pass(X, order, params, bar, None, **options)
+        self._fit_progress = None  # the state is no longer that of a fit's epoch
         return self
 
     def _bar(self, total: int, progress: bool):

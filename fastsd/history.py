@@ -20,16 +20,20 @@ class TrainingHistory:
         Held-out data scored with the cosine WTA at every evaluation point. Without it
         (or without ``y``) the history still records samples and seconds, with NaN
         accuracy.
+    previous : dict, optional
+        The ``history_`` of the fit this one continues (``resume_fit``): its points
+        are kept and the clock goes on from its last time.
 
     Notes
     -----
     ``seconds`` counts training time only: the clock stops while evaluating.
     """
 
-    def __init__(self, X, y=None, eval_set=None):
-        self.samples: list[int] = []
-        self.seconds: list[float] = []
-        self.accuracy: list[float] = []
+    def __init__(self, X, y=None, eval_set=None, previous: dict | None = None):
+        previous = previous or {}
+        self.samples: list[int] = list(previous.get("samples", []))
+        self.seconds: list[float] = list(previous.get("seconds", []))
+        self.accuracy: list[float] = list(previous.get("accuracy", []))
         self._data = None
         if eval_set is not None:
             if y is None:
@@ -49,8 +53,9 @@ class TrainingHistory:
         self._since = time.perf_counter()
 
     def start_clock(self) -> None:
-        """Count training time from now (work before it, such as compiling, is not)."""
-        self._elapsed = 0.0
+        """Count training time from now (work before it, such as compiling, is not),
+        on top of the time of the points already recorded."""
+        self._elapsed = self.seconds[-1] if self.seconds else 0.0
         self._since = time.perf_counter()
 
     def record(self, model, samples: int) -> float:

@@ -15,6 +15,7 @@ import numpy as np
 from ._version import __version__
 from ._io import atomic_open
 from ._validation import check_dtype
+from .fit_progress import checkpoint_meta, restore_checkpoint
 from .rules import rule_class
 
 FORMAT = "fastsd-model"
@@ -29,6 +30,7 @@ def save(model, path: str | os.PathLike) -> None:
         "format": FORMAT, "format_version": FORMAT_VERSION, "model": type(model).__name__,
         "fastsd_version": __version__, "params": _jsonable(params),
         "samples_seen": int(getattr(model, "samples_seen_", 0)),
+        **checkpoint_meta(model),
     }
     arrays = {"meta": np.array(json.dumps(meta))}
     if model._has_state():
@@ -109,4 +111,5 @@ def load(path: str | os.PathLike, expected: type | None = None):
         model.samples_seen_ = int(meta.get("samples_seen", 0))
     if history is not None:
         model.history_ = json.loads(str(history))
+    restore_checkpoint(model, meta, path)
     return model

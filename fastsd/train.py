@@ -51,7 +51,7 @@ def fit_arguments(model, fit: dict, n_samples: int) -> dict:
 
 
 def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
-          data_path=None, eval_set=None, progress=False, **params):
+          data_path=None, eval_set=None, progress=False, checkpoint=None, **params):
     """Train a model of any registered rule in one call.
 
     Parameters
@@ -75,6 +75,9 @@ def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
         Held-out data for the learning curve.
     progress : bool
         Show a progress bar.
+    checkpoint : path-like, optional
+        Save the model there after every epoch; an interrupted run continues with
+        ``fastsd.load(checkpoint).resume_fit(X, ...)`` (``docs/reliability.md``).
     **params
         Model parameters and ``epochs``, ``samples_per_epoch``; the rest take the
         preset's values, then the class defaults (``epochs``: the rule's
@@ -95,7 +98,8 @@ def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
         from .datasets import load_mnist
         X = load_mnist(data_path).x_train
     fit = fit_arguments(model, fit, len(X))
-    return model.fit(X, y, eval_set=eval_set, progress=progress, **fit)
+    return model.fit(X, y, eval_set=eval_set, progress=progress, checkpoint=checkpoint,
+                     **fit)
 
 
 class _CallableModule(types.ModuleType):

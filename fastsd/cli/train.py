@@ -6,11 +6,14 @@
 """
 from __future__ import annotations
 
+import os
+import sys
+
 from .._compile import stop as stop_warming
 from .._compile import warm_evaluator
 from ..rules import DEFAULT_RULE, rule_classes, rule_names
 from .common import add_data_argument
-from .rule_args import add_rule_arguments, rule_params
+from .rule_args import add_rule_arguments, flag, rule_params
 
 
 def register(subparsers) -> None:
@@ -21,7 +24,7 @@ def register(subparsers) -> None:
         "train", help="train a rule (SparseDream by default) on MNIST",
         description="Train on MNIST, print the cosine WTA test accuracy and the time "
                     "taken, save the model (.npz) and a weight picture (.png).")
-    p.add_argument("--rule", choices=names, default=DEFAULT_RULE,
+    p.add_argument("--rule", choices=names, default=None,
                    help="the learning rule: " + ", ".join(
                        f"{n} = {cls.__name__}" for n, cls in rule_classes().items())
                    + f" (default {DEFAULT_RULE})")
@@ -38,7 +41,13 @@ def register(subparsers) -> None:
                    help="samples per epoch, 0 = all 60000 (default all)")
     add_rule_arguments(p)
     add_data_argument(p)
-    p.add_argument("--out", default="model.npz", help="where to save the model")
+    p.add_argument("--out", default=None,
+                   help="where to save the model, after every epoch (a checkpoint; "
+                        "default model.npz, or the file given to --resume)")
+    p.add_argument("--resume", default=None, metavar="MODEL",
+                   help="continue the interrupted training saved in MODEL, exactly as "
+                        "it would have run (same data; no rule, preset, epoch or "
+                        "parameter flags)")
     p.add_argument("--weights-png", default="weights.png",
                    help="where to draw the weight tapestry ('' to skip)")
     p.add_argument("--grid", default=None, metavar="ROWSxCOLS",
@@ -59,41 +68,47 @@ def parse_grid(text):
 
 
 def run(args) -> int:
-    """Train the chosen rule on MNIST, report, save model and picture; returns the exit code."""
+    """Train the chosen rule on MNIST (or resume), report, save model and picture;
+    returns the exit code."""
     from ..datasets import load_mnist
     from ..evaluate import cosine_wta
-    from ..rules import rule_class
-    from ..train import fit_arguments, settings
+    from ..fitting import check_checkpoint_path
 
     grid = parse_grid(args.grid)
-    given = rule_params(args, rule_class(args.rule))
-    if args.epochs is not None:
-        given["epochs"] = args.epochs
-    if args.samples_per_epoch is not None:
-        given["samples_per_epoch"] = args.samples_per_epoch or None
-    cls, params, fit = settings(args.rule, args.preset, **given)
-    model = cls(**params)
+    if args.out == "":
+        raise ValueError("--out must name a file, got ''")
+    model, fit = _resumed(args) if args.resume else _new_model(args)
+    out = args.out or args.resume or "model.npz"
+    check_checkpoint_path(out)
     params = model._check_params()  # fail on bad flags before loading data
     # On first use the evaluator compiles in a second process while this one compiles
     # the training pass (each takes seconds; Numba compiles one function at a time).
     warming = warm_evaluator(params["dtype"])
+    before = _file_id(out)
     try:
         data = load_mnist(args.data)
         print(f"data: {data.source}")
-        fit = fit_arguments(model, fit, len(data.x_train))
-        model.fit(data.x_train, data.y_train, **fit, eval_set=(data.x_test, data.y_test),
-                  progress=not args.no_progress)
+        options = dict(eval_set=(data.x_test, data.y_test), progress=not args.no_progress,
+                       checkpoint=out)
+        if args.resume:
+            model.resume_fit(data.x_train, data.y_train, **options)
+        else:
+            from ..train import fit_arguments
+            fit = fit_arguments(model, fit, len(data.x_train))
+            model.fit(data.x_train, data.y_train, **fit, **options)
+    except KeyboardInterrupt:
+        _report_interrupt(out, before)
+        raise
     finally:
         stop_warming(warming)
     seconds = model.history_["seconds"][-1]
     result = cosine_wta(model.weights_, data.x_train, data.y_train, data.x_test,
                         data.y_test)
     print(f"trained {model.samples_seen_} samples in {seconds:.1f} s "
-          f"({model.samples_seen_ / seconds:,.0f} samples/s; compilation and evaluation "
-          f"excluded)")
+          f"({model.samples_seen_ / max(seconds, 1e-9):,.0f} samples/s; compilation and "
+          "evaluation excluded)")
     print(f"cosine WTA test accuracy: {100 * result.accuracy:.2f}%")
-    model.save(args.out)
-    print(f"model saved to {args.out}")
+    print(f"model saved to {out}")
     if args.weights_png:
         from ..plotting import plot_weights
         plot_weights(model.weights_, args.weights_png, image_shape=data.image_shape,
@@ -102,3 +117,73 @@ def run(args) -> int:
                            f"{100 * result.accuracy:.1f}%")
         print(f"weights drawn to {args.weights_png}")
     return 0
+
+
+def _new_model(args):
+    """The model and fit arguments that the rule, preset and parameter flags ask for."""
+    from ..rules import rule_class
+    from ..train import settings
+
+    rule = args.rule or DEFAULT_RULE
+    given = rule_params(args, rule_class(rule))
+    if args.epochs is not None:
+        given["epochs"] = args.epochs
+    if args.samples_per_epoch is not None:
+        given["samples_per_epoch"] = args.samples_per_epoch or None
+    cls, params, fit = settings(rule, args.preset, **given)
+    return cls(**params), fit
+
+
+def _resumed(args):
+    """The model saved in ``--resume``; flags that would change the run are refused."""
+    from ..persistence import load
+
+    given = [name for name, value in (("--rule", args.rule), ("--preset", args.preset),
+                                      ("--epochs", args.epochs),
+                                      ("--samples-per-epoch", args.samples_per_epoch))
+             if value is not None]
+    given += [flag(dest[len("rule_"):]) for dest, value in vars(args).items()
+              if dest.startswith("rule_") and value is not None]
+    if given:
+        raise ValueError(f"--resume continues the saved run as it was; drop "
+                         f"{', '.join(given)}")
+    model = load(args.resume)
+    progress = getattr(model, "_fit_progress", None)
+    if progress is None:
+        raise ValueError(f"{args.resume} holds no unfinished training to resume (it was "
+                         "not written by fastsd train or fit(..., checkpoint=))")
+    if progress.finished:
+        print(f"{args.resume}: all {progress.epochs} epochs were already done; "
+              "evaluating it")
+    else:
+        print(f"resuming {args.resume}: epoch {progress.epochs_done} of "
+              f"{progress.epochs} done")
+    return model, None
+
+
+def _file_id(path):
+    """What tells whether ``path`` was rewritten (None if it does not exist)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _report_interrupt(out: str, before) -> None:
+    """Tell, after Ctrl-C, what the checkpoint file holds and how to continue."""
+    if before is None and _file_id(out) is None:
+        print(f"\ninterrupted before the first epoch ended: {out} was not written",
+              file=sys.stderr)
+        return
+    from ..persistence import load
+    try:
+        progress = load(out)._fit_progress
+    except (ValueError, OSError):
+        progress = None
+    if progress is None or (_file_id(out) == before and not progress.epochs_done):
+        print(f"\ninterrupted before the first epoch ended: {out} was not written",
+              file=sys.stderr)
+        return
+    print(f"\ninterrupted: {out} holds epoch {progress.epochs_done} of {progress.epochs}; "
+          f"continue with: fastsd train --resume {out}", file=sys.stderr)
