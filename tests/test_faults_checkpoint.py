@@ -284,3 +284,15 @@ def test_empty_out_is_refused(capsys):
 
     assert main(["train", "--out", ""]) == 2
     assert "--out must name a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_partial_fit_split_on_the_grid_is_bit_identical(batch_size):
+    """docs/reliability.md: cuts at multiples of prune_every and batch_size."""
+    X = image_like(1500, seed=5)
+    order = np.random.default_rng(0).permutation(1500)
+    make = lambda: SparseDream(12, random_state=0, dtype="float64",  # noqa: E731
+                               batch_size=batch_size)
+    whole = make().partial_fit(X, order=order)
+    split = make().partial_fit(X, order=order[:700]).partial_fit(X, order=order[700:])
+    assert_same_state(whole, split)
