@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .fit_progress import FitProgress, data_digest
-from .fitting import all_or_nothing, check_checkpoint_path, check_saveable, run_fit
+from .fitting import (all_or_nothing, check_checkpoint_path, check_resumable, check_saveable,
+                      run_fit)
 from .history import TrainingHistory
 from ._memory import check_memory, warn_slow
 from ._validation import check_inputs, check_number, check_random_state
@@ -225,27 +226,10 @@ class PrototypeModel:
         with :meth:`set_params` after loading change the result. A resume that fails
         or is interrupted leaves the model as it was.
         """
-        fit_progress = getattr(self, "_fit_progress", None)
-        if fit_progress is None:
-            raise ValueError(f"this {type(self).__name__} has no checkpointed fit to "
-                             "resume (fit(..., checkpoint=path) records one)")
-        if getattr(self, "_rng", None) is None:
-            raise ValueError("cannot resume: the state of the fit's random generator is "
-                             "missing")
         params = self._check_params()
         self._check_resources(params, X)
         X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_)
-        if (X.shape[0] != fit_progress.n_samples
-                or data_digest(X) != fit_progress.data_sha256):
-            raise ValueError(f"X is not the data the fit started on ({X.shape[0]} rows of "
-                             f"{params['dtype'].name}, SHA-256 differs; the fit had "
-                             f"{fit_progress.n_samples} rows): resume with the same data "
-                             "and dtype")
-        if int(getattr(self, "samples_seen_", -1)) != fit_progress.samples_done:
-            raise ValueError(f"cannot resume: samples_seen_={self.samples_seen_} does not "
-                             f"match the {fit_progress.epochs_done} epochs of "
-                             f"{fit_progress.samples_per_epoch} samples done (was the model "
-                             "trained further after the checkpoint?)")
+        fit_progress = check_resumable(self, X)
         history = TrainingHistory(X, y, eval_set, previous=getattr(self, "history_", None))
         checkpoint = check_checkpoint_path(checkpoint)
         if fit_progress.finished:

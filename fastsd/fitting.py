@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from ._compile import compiling
-from .fit_progress import FitProgress
+from .fit_progress import FitProgress, data_digest
 from .history import TrainingHistory, show_accuracy
 
 
@@ -46,6 +46,29 @@ def check_saveable(model) -> None:
     if isinstance(model.random_state, np.random.Generator):
         raise TypeError("a fit with checkpoints needs random_state to be an int or None, "
                         "not a Generator (a model file stores parameters as JSON)")
+
+
+def check_resumable(model, X: np.ndarray) -> FitProgress:
+    """The fit progress of ``model`` if ``resume_fit`` can continue it on ``X`` (the
+    validated training data); ``ValueError`` saying why not otherwise."""
+    progress = getattr(model, "_fit_progress", None)
+    if progress is None:
+        raise ValueError(f"this {type(model).__name__} has no checkpointed fit to "
+                         "resume (fit(..., checkpoint=path) records one)")
+    if getattr(model, "_rng", None) is None:
+        raise ValueError("cannot resume: the state of the fit's random generator is "
+                         "missing")
+    if X.shape[0] != progress.n_samples or data_digest(X) != progress.data_sha256:
+        raise ValueError(f"X is not the data the fit started on ({X.shape[0]} rows of "
+                         f"{X.dtype.name}, SHA-256 differs; the fit had "
+                         f"{progress.n_samples} rows): resume with the same data and "
+                         "dtype")
+    if int(getattr(model, "samples_seen_", -1)) != progress.samples_done:
+        raise ValueError(f"cannot resume: samples_seen_={model.samples_seen_} does not "
+                         f"match the {progress.epochs_done} epochs of "
+                         f"{progress.samples_per_epoch} samples done (was the model "
+                         "trained further after the checkpoint?)")
+    return progress
 
 
 @contextlib.contextmanager
