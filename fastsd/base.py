@@ -16,7 +16,7 @@ import numpy as np
 
 from .fit_progress import FitProgress, data_digest
 from .fitting import (all_or_nothing, check_checkpoint_path, check_resumable, check_saveable,
-                      run_fit)
+                      prepare, run_fit)
 from .history import TrainingHistory
 from ._memory import check_memory, warn_slow
 from ._validation import check_inputs, check_number, check_random_state
@@ -197,6 +197,7 @@ class PrototypeModel:
                                    data_digest(X) if checkpoint is not None else "")
         with all_or_nothing(self, self._FIT_ATTRIBUTES + tuple(self._state)):
             with self._bar(epochs * per_epoch, progress) as bar:
+                prepare(self, X, fit_progress, bar)
                 self._init_state(X.shape[1], rng, params["dtype"])
                 self.samples_seen_ = 0
                 self._rng = rng
@@ -238,6 +239,7 @@ class PrototypeModel:
             fit_progress.samples_per_epoch
         with all_or_nothing(self, self._FIT_ATTRIBUTES + tuple(self._state)):
             with self._bar(remaining, progress) as bar:
+                prepare(self, X, fit_progress, bar)
                 run_fit(self, X, params, history, fit_progress, bar, checkpoint)
         return self
 

@@ -87,13 +87,18 @@ def all_or_nothing(model, names: tuple[str, ...]) -> Iterator[None]:
         raise
 
 
-def run_fit(model, X: np.ndarray, params: dict, history: TrainingHistory,
-            progress: FitProgress, bar, checkpoint: str | None) -> None:
-    """Train ``model`` (state, ``_rng`` and ``samples_seen_`` already set) through
-    the epochs ``progress`` has not done yet, recording ``history`` after each; with
-    ``checkpoint``, save the model there (atomically) after every epoch."""
+def prepare(model, X: np.ndarray, progress: FitProgress, bar) -> None:
+    """Compile (or load) the kernels the fit's passes use, before its clock starts."""
     with compiling(bar, "preparing the training kernels"):
         model._prepare(X, progress.samples_per_epoch)
+
+
+def run_fit(model, X: np.ndarray, params: dict, history: TrainingHistory,
+            progress: FitProgress, bar, checkpoint: str | None) -> None:
+    """Train ``model`` (state, ``_rng`` and ``samples_seen_`` already set, kernels
+    prepared by :func:`prepare`) through the epochs ``progress`` has not done yet,
+    recording ``history`` after each; with ``checkpoint``, save the model there
+    (atomically) after every epoch."""
     history.start_clock()
     if not history.samples:
         with compiling(bar, "preparing the evaluator"):
