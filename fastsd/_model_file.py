@@ -205,8 +205,8 @@ def check_headers(headers: dict[str, tuple]) -> None:
         size = int(np.prod(shape, dtype=object))
         needed[name] = size * (dtype.itemsize + 8)
     try:
-        check_memory(needed, model="the model file's arrays", advice="is it a model "
-                     "file written by fastsd?")
+        check_memory(needed, model="loading this model file",
+                     advice="load it on a machine with more memory")
     except MemoryError as exc:
         raise ModelFileError(str(exc)) from None
 

@@ -122,10 +122,15 @@ def load(path: str | os.PathLike, expected: type | None = None):
     try:
         entries = read_npz_arrays(path, what="model file", check_headers=check_headers)
     except ModelFileError as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
+        raise ModelFileError(_naming(path, str(exc))) from None
     except NpzError as exc:
         raise ModelFileError(f"not a readable fastsd model file (.npz): {exc}") from None
     try:
         return decode(entries, expected)
     except ModelFileError as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
+        raise ModelFileError(_naming(path, str(exc))) from None
+
+
+def _naming(path: str, problem: str) -> str:
+    """``problem`` as said of the file ``path``."""
+    return f"{path} is {problem}" if problem.startswith("not a ") else f"{path}: {problem}"
