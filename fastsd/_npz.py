@@ -8,6 +8,7 @@ uncompressed sizes stay under a maximum and no member expands more than
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import zipfile
@@ -44,14 +45,16 @@ def check_regular_file(path: str | os.PathLike, what: str = "file") -> None:
 
 
 def check_members(archive: zipfile.ZipFile, path, *, max_bytes: int = MAX_BYTES,
-                  max_expansion: float = MAX_EXPANSION) -> None:
+                  max_expansion: float = MAX_EXPANSION) -> dict[str, tuple]:
     """Check the declared sizes of every member of an open zip ``archive``.
 
     Raises :class:`NpzError` naming ``path`` and the member if a member is not a
     ``.npy``, expands more than ``max_expansion`` times, or if the archive declares
-    more than ``max_bytes`` in all.
+    more than ``max_bytes`` in all. Returns each array's declared ``(shape, dtype)``
+    by name (without ``.npy``).
     """
     total = 0
+    headers = {}
     for info in archive.infolist():
         if not info.filename.endswith(".npy"):
             raise NpzError(f"{path}: entry {info.filename!r} is not a .npy array; not an "
@@ -61,16 +64,17 @@ def check_members(archive: zipfile.ZipFile, path, *, max_bytes: int = MAX_BYTES,
             raise NpzError(f"{path}: entry {info.filename!r} would expand {ratio:.0f} times "
                            f"({info.compress_size} to {info.file_size} bytes; at most "
                            f"{max_expansion}x accepted): refusing a possible zip bomb")
-        _check_declared_shape(archive, info, path)
+        headers[info.filename[:-4]] = _check_declared_shape(archive, info, path)
         total += info.file_size
     if total > max_bytes:
         raise NpzError(f"{path}: the archive declares {total / 2**20:.0f} MiB of arrays, "
                        f"more than the {max_bytes / 2**20:.0f} MiB accepted")
+    return headers
 
 
-def _check_declared_shape(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path) -> None:
+def _check_declared_shape(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path) -> tuple:
     """The ``.npy`` header of a member must not declare more data than the member holds
-    (numpy allocates the declared shape before reading)."""
+    (numpy allocates the declared shape before reading); returns ``(shape, dtype)``."""
     with archive.open(info) as member:
         try:
             version = np.lib.format.read_magic(member)
@@ -88,10 +92,11 @@ def _check_declared_shape(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path)
     if declared > info.file_size:
         raise NpzError(f"{path}: entry {info.filename!r} declares shape {shape} "
                        f"({declared} bytes) but holds only {info.file_size} bytes")
+    return shape, dtype
 
 
 def read_npz_arrays(path: str | os.PathLike, *, what: str = "file",
-                    max_bytes: int = MAX_BYTES) -> dict[str, np.ndarray]:
+                    max_bytes: int = MAX_BYTES, check_headers=None) -> dict[str, np.ndarray]:
     """Read every array of the ``.npz`` at ``path`` (never unpickling).
 
     Parameters
@@ -102,6 +107,10 @@ def read_npz_arrays(path: str | os.PathLike, *, what: str = "file",
         What the file is, for messages ("model file", "data file").
     max_bytes : int
         Bound on the total uncompressed size.
+    check_headers : callable, optional
+        Called with ``{name: (shape, dtype)}`` as the archive declares them, before
+        any array is decompressed; it raises to refuse the file (e.g. shapes that do
+        not fit what the caller expects).
 
     Returns
     -------
@@ -121,19 +130,27 @@ def read_npz_arrays(path: str | os.PathLike, *, what: str = "file",
             raise NpzError(f"{os.fspath(path)} is not an .npz archive (a zip file); "
                            f"it starts with {magic!r}")
         fh.seek(0)
-        try:
-            with zipfile.ZipFile(fh) as archive:
-                check_members(archive, os.fspath(path), max_bytes=max_bytes)
-            fh.seek(0)
-            with np.load(fh, allow_pickle=False) as npz:
-                return {name: npz[name] for name in npz.files}
-        except NpzError:
-            raise
-        except ValueError as exc:
-            if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-                raise NpzError(f"{os.fspath(path)}: holds an object array, which would need "
-                               "unpickling; refused") from exc
-            raise NpzError(f"{os.fspath(path)}: corrupt .npz ({exc})") from exc
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
-            raise NpzError(f"{os.fspath(path)}: corrupt .npz ({type(exc).__name__}: "
-                           f"{exc})") from exc
+        with _corrupt_as_npz_error(path), zipfile.ZipFile(fh) as archive:
+            headers = check_members(archive, os.fspath(path), max_bytes=max_bytes)
+        if check_headers is not None:
+            check_headers(headers)
+        fh.seek(0)
+        with _corrupt_as_npz_error(path), np.load(fh, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+
+
+@contextlib.contextmanager
+def _corrupt_as_npz_error(path):
+    """Turn what numpy and zipfile raise on a corrupt archive into :class:`NpzError`."""
+    try:
+        yield
+    except NpzError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise NpzError(f"{os.fspath(path)}: holds an object array, which would need "
+                           "unpickling; refused") from exc
+        raise NpzError(f"{os.fspath(path)}: corrupt .npz ({exc})") from exc
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        raise NpzError(f"{os.fspath(path)}: corrupt .npz ({type(exc).__name__}: "
+                       f"{exc})") from exc

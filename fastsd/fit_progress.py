@@ -134,22 +134,19 @@ def checkpoint_meta(model) -> dict[str, Any]:
     return meta
 
 
-def restore_checkpoint(model, meta: dict, where: str) -> None:
-    """Set ``model._rng`` and ``model._fit_progress`` from a model file's ``meta``
-    (validated; ``ValueError`` naming ``where``). A fit progress needs the generator,
-    the state and a ``samples_seen`` equal to the samples of the epochs done."""
-    rng = meta.get("rng")
-    model._rng = None if rng is None else generator_from_state(rng, f"{where}: rng")
-    stored = meta.get("fit_progress")
-    if stored is None:
-        model._fit_progress = None
-        return
-    progress = FitProgress.from_dict(stored, f"{where}: fit_progress")
-    if model._rng is None or not model._has_state():
-        raise ValueError(f"{where}: a fit progress record needs the random generator "
-                         "state and the model state, and this file lacks one")
-    if getattr(model, "samples_seen_", None) != progress.samples_done:
-        raise ValueError(f"{where}: samples_seen={getattr(model, 'samples_seen_', None)} "
-                         f"does not match fit_progress ({progress.epochs_done} epochs of "
-                         f"{progress.samples_per_epoch} samples)")
+def restore_checkpoint(model, rng: np.random.Generator | None,
+                       progress: FitProgress | None) -> None:
+    """Set ``model._rng`` and ``model._fit_progress`` from a model file's ``rng`` and
+    ``fit_progress`` (each already validated, or None). A fit progress needs the
+    generator, the state and a ``samples_seen`` equal to the samples of the epochs
+    done; ``ValueError`` otherwise."""
+    if progress is not None:
+        if rng is None or not model._has_state():
+            raise ValueError("a fit progress record needs the random generator state and "
+                             "the model state, and this file lacks one")
+        if getattr(model, "samples_seen_", None) != progress.samples_done:
+            raise ValueError(f"samples_seen={getattr(model, 'samples_seen_', None)} does "
+                             f"not match fit_progress ({progress.epochs_done} epochs of "
+                             f"{progress.samples_per_epoch} samples)")
+    model._rng = rng
     model._fit_progress = progress

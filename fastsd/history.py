@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 import time
 
 from ._validation import check_inputs, check_labels
+
+#: The series of a training history (``TrainingHistory.as_dict``), in order.
+HISTORY_KEYS = ("samples", "seconds", "accuracy")
 
 
 class TrainingHistory:
@@ -81,3 +85,57 @@ def show_accuracy(bar, accuracy: float) -> None:
     """Put the latest test accuracy on a tqdm progress bar (if there is one)."""
     if not math.isnan(accuracy):
         bar.set_postfix_str(f"cosine WTA {100 * accuracy:.2f}%")
+
+
+def check_history(history) -> dict:
+    """Validate a model's ``history_`` (as saved and loaded) and return it as plain lists.
+
+    Parameters
+    ----------
+    history : dict
+        ``{"samples": [...], "seconds": [...], "accuracy": [...]}``, as
+        :meth:`TrainingHistory.as_dict` makes it: lists of equal length of
+        non-negative integers, non-negative finite seconds and accuracies in [0, 1]
+        (or NaN where none was measured).
+
+    Returns
+    -------
+    dict
+        The same series, as lists of Python ``int`` and ``float``.
+
+    Raises
+    ------
+    ValueError
+        Anything else, with a message naming the problem (nothing is recursed into,
+        so deeply nested input fails cleanly too).
+    """
+    if not isinstance(history, dict):
+        raise ValueError(f"the training history must be a dict with keys "
+                         f"{list(HISTORY_KEYS)}, got a {type(history).__name__}")
+    if set(history) != set(HISTORY_KEYS):
+        raise ValueError(f"the training history must have exactly the keys "
+                         f"{list(HISTORY_KEYS)}, got {sorted(map(str, history))[:10]}")
+    out = {name: _series(name, history[name]) for name in HISTORY_KEYS}
+    lengths = {len(v) for v in out.values()}
+    if len(lengths) > 1:
+        raise ValueError("the training history's series have different lengths: "
+                         + ", ".join(f"{k} {len(v)}" for k, v in out.items()))
+    return out
+
+
+def _series(name: str, values) -> list:
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"history {name!r} must be a list, got a {type(values).__name__}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"history {name!r} must hold numbers, found {value!r:.60}")
+    if name == "samples":
+        if not all(isinstance(v, numbers.Integral) and v >= 0 for v in values):
+            raise ValueError("history 'samples' must hold non-negative integers")
+        return [int(v) for v in values]
+    values = [float(v) for v in values]
+    if name == "seconds" and not all(0 <= v < math.inf for v in values):
+        raise ValueError("history 'seconds' must hold non-negative finite numbers")
+    if name == "accuracy" and not all(math.isnan(v) or 0 <= v <= 1 for v in values):
+        raise ValueError("history 'accuracy' must hold numbers in [0, 1] or NaN")
+    return values
