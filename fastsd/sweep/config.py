@@ -67,12 +67,13 @@ def _model_param_names(rule=DEFAULT_RULE) -> list[str]:
 
 
 #: ``fit`` keywords that a sweep never sets.
-NOT_SWEPT = ("progress", "eval_set")
+NOT_SWEPT = ("progress", "eval_set", "checkpoint")
 
 
 def _fit_defaults() -> dict[str, Any]:
     """Keyword-only arguments of ``fit`` (the same for every rule) and their defaults,
-    except those that are not hyper-parameters (``progress``; ``eval_set``, data).
+    except those that are not hyper-parameters (``progress``, ``checkpoint``; ``eval_set``,
+    data).
 
     Read from the signature, so fit arguments added later become sweepable without
     changing this module.
