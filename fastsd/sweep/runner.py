@@ -10,16 +10,12 @@ import sys
 import warnings
 from collections.abc import Mapping, Sequence
 
-from .._validation import check_number
+from .cluster import WORKER_ENV, _check_execution, _start_client  # noqa: F401
 from .config import _check_seeds, _describe, expand
 from .data import DEFAULT_VALIDATION, _check_split, _describe_split, _load_data, _split
 from .records import (_check_results_path, _plan, _record_key, _record_split, append_record,
                       read_results)
 from .task import run_one
-
-#: Environment of the local cluster's worker processes: one task = one core.
-WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1"}
 
 
 class SweepError(RuntimeError):
@@ -37,74 +33,6 @@ class SweepError(RuntimeError):
         super().__init__(message)
         self.records = records
         self.failures = failures
-
-
-# ---------------------------------------------------------------------------- cluster
-def _check_execution(client, scheduler, n_workers, retries, connect_timeout):
-    if client is not None and scheduler is not None:
-        raise ValueError("give either client or scheduler, not both")
-    if scheduler is not None:
-        if not isinstance(scheduler, (str, os.PathLike)) or not os.fspath(scheduler):
-            raise TypeError(f"scheduler must be an address like 'tcp://host:8786' or a "
-                            f"scheduler file, got {scheduler!r}")
-        scheduler = os.fspath(scheduler)
-        if scheduler.endswith(".json") and not os.path.isfile(scheduler):
-            raise FileNotFoundError(f"scheduler file not found: {scheduler}")
-    if n_workers is not None:
-        check_number("n_workers", n_workers, low=1, integer=True)
-        if client is not None or scheduler is not None:
-            warnings.warn("n_workers only sizes the local cluster; ignored with an "
-                          "existing client or scheduler", UserWarning, stacklevel=3)
-    check_number("retries", retries, low=0, integer=True)
-    check_number("connect_timeout", connect_timeout, low=0, low_open=True)
-    return scheduler
-
-
-def _start_client(stack: contextlib.ExitStack, client, scheduler, n_workers,
-                  timeout: float):
-    """The Client to run on; what we start is closed by ``stack``."""
-    if client is not None:
-        return client
-    from distributed import Client
-    if scheduler is not None:
-        kwargs = ({"scheduler_file": os.fspath(scheduler)} if os.path.isfile(scheduler)
-                  else {"address": scheduler})
-        try:
-            c = Client(**kwargs, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} within "
-                                  f"{timeout:g} s ({type(exc).__name__}: {exc})") from None
-        stack.callback(c.close)
-        return c
-    import logging
-
-    import dask
-    from distributed import LocalCluster
-
-    # Worker processes import numpy and numba while unpickling (before a Nanny's
-    # ``env`` is applied), so the thread counts must be in the environment they are
-    # spawned with. Dask's nannies (which run in this process) set ``pre-spawn-environ``
-    # in os.environ here too: put our values back once the cluster is closed.
-    saved = {k: os.environ.get(k) for k in WORKER_ENV}
-    stack.callback(_restore_env, saved)
-    spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENV}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
-        cluster = LocalCluster(
-            n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1,
-            processes=True, env=WORKER_ENV, silence_logs=logging.ERROR,
-            dashboard_address=":0")  # any free port: 8787 may be another cluster's
-    stack.callback(cluster.close)
-    c = Client(cluster, set_as_default=False)
-    stack.callback(c.close)
-    return c
-
-
-def _restore_env(saved: Mapping[str, str | None]) -> None:
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 # ------------------------------------------------------------------------------ sweep
