@@ -10,11 +10,15 @@ import sys
 import warnings
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from .cluster import WORKER_ENV, _check_execution, _start_client  # noqa: F401
-from .config import _check_seeds, _describe, expand
+from .._memory import available_bytes, check_memory, format_bytes
+from ..rules import rule_class
+from .config import DEFAULT_SEEDS, _check_seeds, _describe, count_runs, expand
 from .data import DEFAULT_VALIDATION, _check_split, _describe_split, _load_data, _split
-from .records import (_check_results_path, _plan, _record_key, _record_split, append_record,
-                      read_results)
+from .records import _plan, _record_key, _record_split
+from .resultsfile import _check_results_path, append_record, read_results
 from .task import run_one
 
 
@@ -37,7 +41,7 @@ class SweepError(RuntimeError):
 
 # ------------------------------------------------------------------------------ sweep
 def sweep(grid: Mapping[str, Sequence] | None = None, *,
-          settings: Sequence[Mapping] | None = None, seeds: Sequence[int] = (0, 1, 2),
+          settings: Sequence[Mapping] | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
           base: Mapping | None = None, epochs: int | None = None,
           samples_per_epoch: int | None = None,
           results: str | os.PathLike = "sweep.jsonl", client=None,
@@ -67,7 +71,8 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
         other ``fit`` argument, may also be swept or put in ``base``.
     results : path, default "sweep.jsonl"
         JSON Lines file: every finished run is appended at once; runs already in it
-        are skipped (resume). Created on the first record.
+        are skipped (resume). Created on the first record, with a header line that
+        identifies it; an existing non-empty file without the header is refused.
     client : distributed.Client, optional
         Run on this client (left open).
     scheduler : str, optional
@@ -87,11 +92,13 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
         a count, or a fraction of the training set rounded to the nearest int (1/6:
         the last 10 000 of MNIST's 60 000). Ignored with ``evaluate="test"``.
     progress : bool, default True
-        Progress bar and a one-line plan on stderr.
+        Progress bar and the plan on stderr: first the number of runs (settings x
+        seeds, before they are validated), then how many are already recorded.
     retries : int, default 1
         Dask reruns of a task that raised (tasks of a dead worker are rerun anyway).
     connect_timeout : float, default 5
-        Seconds to wait for ``scheduler``.
+        Seconds to wait for ``scheduler`` to answer as a Dask scheduler (the whole
+        exchange, not only the TCP connection).
     rule : str, default "sd"
         The registered rule to train (:mod:`fastsd.rules`); ``grid``, ``settings``
         and ``base`` name its parameters.
@@ -105,15 +112,29 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
     Raises
     ------
     ValueError, TypeError
-        Bad settings, seeds, split or data, or ``results`` holding runs of other data
-        or another split: before any cluster is started or file written.
+        Before any cluster is started or file written: more than
+        :data:`~fastsd.sweep.config.MAX_RUNS` runs; bad settings, seeds, split or
+        data; a setting no run could train (``samples_per_epoch`` above the images
+        trained on, ``batch_size`` above ``samples_per_epoch``); ``results`` not a
+        results file, or holding runs of other data or another split.
+    MemoryError
+        A setting whose run cannot fit in memory: with the local cluster before it
+        starts (this machine's available memory shared by its workers), with
+        ``client`` or ``scheduler`` before any run is submitted (the smallest
+        worker's memory limit per thread, when the workers report one).
     ConnectionError
-        ``scheduler`` not reachable within ``connect_timeout``.
+        ``scheduler`` does not answer as a Dask scheduler within ``connect_timeout``
+        (the message names it).
     SweepError
         Some runs raised (other than diverging); all others are recorded.
     """
-    specs = expand(grid, settings=settings, base=base, epochs=epochs,
-                   samples_per_epoch=samples_per_epoch, rule=rule)
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (
+        lambda msg: None)
+    what = dict(settings=settings, base=base, epochs=epochs,
+                samples_per_epoch=samples_per_epoch, rule=rule)
+    n_settings, n_seeds = count_runs(grid, seeds=seeds, **what)
+    say(f"sweep: {n_settings} settings x {n_seeds} seeds = {n_settings * n_seeds} runs")
+    specs = expand(grid, **what)
     seeds = _check_seeds(seeds)
     evaluate, validation = _check_split(evaluate, validation)
     results = _check_results_path(results)
@@ -125,12 +146,12 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
     arrays, info = _split(*_load_data(data), evaluate, validation)
     runs = _plan(specs, seeds, info["n_train"],
                  held_out=info["n_eval"] if evaluate == "validation" else 0)
+    if client is None and scheduler is None:  # others: once their workers are known
+        _check_memory(specs, info["n_features"], None, n_workers or os.cpu_count() or 1)
     done = _recorded(results, runs, info, evaluate)
     pending = [r for r in runs if r.key not in done]
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (
-        lambda msg: None)
-    say(f"sweep: {len(runs)} runs ({len(specs)} settings x {len(seeds)} seeds), "
-        f"{len(runs) - len(pending)} already in {results}, {len(pending)} to run")
+    say(f"sweep: {len(runs) - len(pending)} of the {len(runs)} runs already in "
+        f"{results}, {len(pending)} to run")
     failures = []
     if pending:
         stamp = {"data": info, "evaluated_on": evaluate}
@@ -144,6 +165,31 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
                          f"{_describe(spec['setting'])} seed {spec['seed']}: "
                          f"{type(exc).__name__}: {exc}", out, failures)
     return out
+
+
+def _check_memory(specs, n_features: int, available: int | None, runs_at_once: int
+                  ) -> None:
+    """Refuse a setting whose run cannot fit in memory (``MemoryError`` naming it), as
+    its model's ``fit`` would in every run, but before any run starts.
+
+    Each of ``runs_at_once`` runs (one per worker) gets ``available / runs_at_once``
+    bytes; ``available`` defaults to what this machine has.
+    """
+    total = available_bytes() if available is None else available
+    if total is None:
+        return
+    share = total // runs_at_once
+    advice = "use fewer neurons" + (
+        f" or fewer workers (the {runs_at_once} workers share {format_bytes(total)})"
+        if runs_at_once > 1 else "")
+    for entry in specs:
+        params = {**entry["params"], "dtype": np.dtype(entry["params"]["dtype"])}
+        model = rule_class(entry["rule"])(**entry["params"])
+        label = (f"setting {_describe(entry['setting'])} ({type(model).__name__}("
+                 f"n_neurons={params['n_neurons']}, dtype={params['dtype'].name!r}), "
+                 f"{n_features} features)")
+        check_memory(model._memory_needed(params, n_features), available=share,
+                     model=label, advice=advice)
 
 
 def _recorded(results, runs, info: Mapping, evaluate: str) -> dict:
@@ -189,7 +235,14 @@ def _execute(pending, arrays, stamp, results, done, client, scheduler, n_workers
     failures = []
     with contextlib.ExitStack() as stack:
         c = _start_client(stack, client, scheduler, n_workers, connect_timeout)
-        n = len(c.scheduler_info(n_workers=-1).get("workers", {}))
+        workers = c.scheduler_info(n_workers=-1).get("workers", {})
+        n = len(workers)
+        shares = [(w.get("memory_limit") or 0) // max(int(w.get("nthreads") or 1), 1)
+                  for w in workers.values()]
+        if (client is not None or scheduler is not None) and shares and min(shares) > 0:
+            # each setting's run must fit in the memory of the smallest worker's task
+            unique = {id(run.params): run.spec() for run in pending}
+            _check_memory(unique.values(), stamp["data"]["n_features"], min(shares), 1)
         link = (getattr(c, "dashboard_link", None)
                 if importlib.util.find_spec("bokeh") else None)
         say(f"sweep: on {c.scheduler.address} with {n} worker(s)"
