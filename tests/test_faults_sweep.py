@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402 - with distributed
 
 from fastsd import sweep as sw  # noqa: E402
 from fastsd.cli import main  # noqa: E402
@@ -312,8 +313,12 @@ def test_a_worker_too_small_for_a_setting_gets_no_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sw.runner, "run_one", never)
     results = tmp_path / "r.jsonl"
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  memory_limit="64 MiB", dashboard_address=":0") as lc, \
+    # a 64 MiB limit on an in-process worker, never enforced (this process uses more)
+    unenforced = {f"distributed.worker.memory.{k}": False
+                  for k in ("target", "spill", "pause", "terminate")}
+    with dask.config.set(unenforced), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                     memory_limit="64 MiB", dashboard_address=":0") as lc, \
             distributed.Client(lc, set_as_default=False) as client:
         with pytest.raises(MemoryError, match=r"setting \{n_neurons=4000\} .* only 64.0 "
                                               r"MiB"):

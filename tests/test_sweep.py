@@ -282,7 +282,7 @@ def test_append_record_is_one_whole_line(tmp_path):
     sw.append_record(path, {"a": 1})
     path.write_bytes(path.read_bytes() + b'{"params": {"gam')  # a write cut short
     sw.append_record(path, {"b": 2})
-    assert path.read_text().splitlines() == ['{"a": 1}', '{"params": {"gam', '{"b": 2}']
+    assert _lines(path) == ['{"a": 1}', '{"params": {"gam', '{"b": 2}']
     with pytest.raises(ValueError):
         sw.append_record(path, {"x": float("nan")})  # strict JSON only
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from ..base import _check_batch
 from ..rules import DEFAULT_RULE
-from .config import _canonical, _describe, _prefixed, _fit_defaults, _model_param_names, _normalize
+from .config import (_canonical, _describe, _fit_defaults, _model_param_names, _normalize,
+                     _prefixed)
 
 
 # ---------------------------------------------------------------------------- run keys

@@ -70,6 +70,8 @@ def _check_results_path(results) -> Path:
     path = Path(results)
     _check_not_directory(path)
     if path.exists():
+        if not path.is_file():
+            raise ValueError(f"results path {path} is not a regular file")
         if not os.access(path, os.R_OK | os.W_OK):
             raise PermissionError(f"results file {path} is not readable and writable")
         with open(path, "rb") as fh:
@@ -161,7 +163,8 @@ def _real(value) -> bool:
 
 
 def _count(value, low: int) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            and value >= low)
 
 
 def _record_problem(rec) -> str | None:
