@@ -77,8 +77,8 @@ import sys
 import types
 
 from ..passes import TrainingDiverged  # noqa: F401 - test seam
-from .config import (CONFIG_SWEEP_KEYS, CONFIG_TABLES, expand,  # noqa: F401
-                     load_config, sweepable_params)
+from .config import (CONFIG_SWEEP_KEYS, CONFIG_TABLES, MAX_RUNS, count_runs,  # noqa: F401
+                     expand, load_config, sweepable_params)
 from .records import _plan, run_key  # noqa: F401
 from .resultsfile import HEADER, append_record, read_results  # noqa: F401
 from .runner import WORKER_ENV, SweepError, _start_client, sweep  # noqa: F401
@@ -86,7 +86,8 @@ from .summary import TIME_METRICS, format_summary, plot_sweep, summarize  # noqa
 from .task import SCORES, run_one  # noqa: F401
 
 __all__ = ["sweep", "summarize", "format_summary", "plot_sweep", "read_results",
-           "append_record", "load_config", "expand", "run_key", "sweepable_params",
+           "append_record", "load_config", "expand", "count_runs", "run_key",
+           "sweepable_params",
            "SweepError", "WORKER_ENV", "SCORES"]
 
 
