@@ -7,6 +7,7 @@ chosen point; it is validated when next used.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import warnings
@@ -64,8 +65,7 @@ class PrototypeModel:
     # -- parameters ---------------------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
+        return list(_init_param_names(cls))
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Parameters of this model, as given to the constructor."""
@@ -394,6 +394,13 @@ class PrototypeModel:
         """Read a model of this class written by :meth:`save` (``.npz``, no pickle)."""
         from .persistence import load
         return load(path, expected=cls)
+
+
+@functools.cache
+def _init_param_names(cls) -> tuple[str, ...]:
+    """The parameters of ``cls.__init__`` but ``self`` (read once per class: reading a
+    signature costs more than validating the parameters)."""
+    return tuple(p for p in inspect.signature(cls.__init__).parameters if p != "self")
 
 
 def _check_batch(params: dict, n: int, what: str) -> None:

@@ -140,7 +140,10 @@ def no_cluster(monkeypatch):
 
 
 def _lines(path):
-    return Path(path).read_text().splitlines()
+    """The record lines of a results file; its first line must be the header."""
+    header, *lines = Path(path).read_text().splitlines()
+    assert json.loads(header) == sw.HEADER
+    return lines
 
 
 def _by_hand(records, metric="cosine"):
@@ -251,14 +254,14 @@ def test_resume_skips_recorded_runs_and_survives_truncated_line(
     lines = content.decode().splitlines(keepends=True)
     cut = json.loads(lines[-1])["run_id"]
     results.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
-    with pytest.warns(RuntimeWarning, match="line 8 ignored: incomplete last line"):
+    with pytest.warns(RuntimeWarning, match="line 9 ignored: incomplete last line"):
         assert len(sw.read_results(results)) == 7
     with pytest.warns(RuntimeWarning, match="incomplete last line"):
         resumed = sw.sweep(grid, **kw)
     assert len(resumed) == 8
     raw = _lines(results)
     assert len(raw) == 9  # 7 + the cut line (kept, on its own line) + the rerun
-    with pytest.warns(RuntimeWarning, match="line 8 ignored: not a valid record"):
+    with pytest.warns(RuntimeWarning, match="line 9 ignored: not a valid record"):
         recs = sw.read_results(results)
     assert sorted(r["run_id"] for r in recs) == sorted(r["run_id"] for r in first)
     assert json.loads(raw[-1])["run_id"] == cut
@@ -279,7 +282,7 @@ def test_append_record_is_one_whole_line(tmp_path):
     sw.append_record(path, {"a": 1})
     path.write_bytes(path.read_bytes() + b'{"params": {"gam')  # a write cut short
     sw.append_record(path, {"b": 2})
-    assert path.read_text().splitlines() == ['{"a": 1}', '{"params": {"gam', '{"b": 2}']
+    assert _lines(path) == ['{"a": 1}', '{"params": {"gam', '{"b": 2}']
     with pytest.raises(ValueError):
         sw.append_record(path, {"x": float("nan")})  # strict JSON only
 

@@ -77,7 +77,7 @@ def run(args) -> int:
         return 0
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    kwargs = load_config(args.config)
+    kwargs = load_config(args.config, check_settings=False)  # sweep() checks them
     for name, value in (("scheduler", args.scheduler), ("n_workers", args.workers),
                         ("results", args.results), ("data", args.data),
                         ("probe", args.probe), ("evaluate", args.evaluate)):

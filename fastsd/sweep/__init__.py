@@ -47,15 +47,18 @@ results file).
 Modules
 -------
 ``config`` (parameter names, settings, seeds, TOML configs), ``records`` (run keys,
-the results file), ``data`` (the data, its fingerprint, the validation split),
-``task`` (one run: the Dask task, :func:`run_one`), ``runner`` (:func:`sweep` on a Dask
-client) and
+the plan of runs), ``resultsfile`` (the results file: header, appending, reading and
+checking records), ``data`` (the data, its fingerprint, the validation split),
+``task`` (one run: the Dask task, :func:`run_one`), ``cluster`` (the local cluster or
+a scheduler reached within a deadline), ``runner`` (:func:`sweep` on a Dask client) and
 ``summary`` (:func:`summarize`, :func:`format_summary`, :func:`plot_sweep`: one split
 at a time, named in the table's header); everything public is imported here.
 
 Records
 -------
-One JSON object per line::
+The first line of a results file is its header, ``{"format": "fastsd-sweep-results",
+"format_version": 1}``; a sweep refuses to write into a non-empty file without it.
+Then one JSON object per line::
 
     run_id, status ("ok" or "diverged"), error, setting (the swept values), params (all
     model parameters except random_state), seed, epochs, samples_per_epoch, samples
@@ -74,15 +77,17 @@ import sys
 import types
 
 from ..passes import TrainingDiverged  # noqa: F401 - test seam
-from .config import (CONFIG_SWEEP_KEYS, CONFIG_TABLES, expand,  # noqa: F401
-                     load_config, sweepable_params)
-from .records import _plan, append_record, read_results, run_key  # noqa: F401
+from .config import (CONFIG_SWEEP_KEYS, CONFIG_TABLES, MAX_RUNS, count_runs,  # noqa: F401
+                     expand, load_config, sweepable_params)
+from .records import _plan, run_key  # noqa: F401
+from .resultsfile import HEADER, append_record, read_results  # noqa: F401
 from .runner import WORKER_ENV, SweepError, _start_client, sweep  # noqa: F401
 from .summary import TIME_METRICS, format_summary, plot_sweep, summarize  # noqa: F401
 from .task import SCORES, run_one  # noqa: F401
 
 __all__ = ["sweep", "summarize", "format_summary", "plot_sweep", "read_results",
-           "append_record", "load_config", "expand", "run_key", "sweepable_params",
+           "append_record", "load_config", "expand", "count_runs", "run_key",
+           "sweepable_params",
            "SweepError", "WORKER_ENV", "SCORES"]
 
 

@@ -6,12 +6,15 @@ sweep fails at once with a message naming the problem.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import itertools
 import json
+import math
 import numbers
 import os
 import tomllib
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,14 @@ CONFIG_SWEEP_KEYS = {"rule": "rule", "seeds": "seeds", "results": "results", "sc
                      "retries": "retries", "evaluate": "evaluate",
                      "validation": "validation"}
 CONFIG_TABLES = ("sweep", "base", "grid", "settings")
+
+#: Seeds of a sweep that names none.
+DEFAULT_SEEDS = (0, 1, 2)
+
+#: Most runs (settings x seeds) a sweep may have: more is refused before anything is
+#: validated one by one, loaded or started (a grid's size is the product of its lists'
+#: lengths, easily millions by mistake).
+MAX_RUNS = 100_000
 
 #: Type(s) of each ``[sweep]`` key's value.
 _CONFIG_SWEEP_TYPES = {"rule": str, "results": str, "scheduler": str, "data": str, "probe": bool,
@@ -70,17 +81,19 @@ def _model_param_names(rule=DEFAULT_RULE) -> list[str]:
 NOT_SWEPT = ("progress", "eval_set", "checkpoint")
 
 
-def _fit_defaults() -> dict[str, Any]:
+@functools.cache
+def _fit_defaults() -> Mapping[str, Any]:
     """Keyword-only arguments of ``fit`` (the same for every rule) and their defaults,
     except those that are not hyper-parameters (``progress``, ``checkpoint``; ``eval_set``,
     data).
 
-    Read from the signature, so fit arguments added later become sweepable without
-    changing this module.
+    Read from the signature (once), so fit arguments added later become sweepable
+    without changing this module.
     """
     sig = inspect.signature(PrototypeModel.fit)
-    return {name: p.default for name, p in sig.parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in NOT_SWEPT}
+    return types.MappingProxyType(
+        {name: p.default for name, p in sig.parameters.items()
+         if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in NOT_SWEPT})
 
 
 def sweepable_params(rule=DEFAULT_RULE) -> list[str]:
@@ -166,34 +179,15 @@ def expand(grid: Mapping[str, Sequence] | None = None, *,
     ------
     ValueError, TypeError
         Naming the problem: unknown parameter (with the valid ones), empty grid or
-        value list, a value the model rejects, duplicate settings, grid and settings
-        both given.
+        value list, more than :data:`MAX_RUNS` settings, a value the model rejects,
+        duplicate settings, grid and settings both given.
     """
-    rule_class(rule)  # an unknown rule fails first, listing the registered ones
-    base = {} if base is None else base
-    _check_names(base, "base", rule)
-    base = dict(base)
-    for name, value in (("epochs", epochs), ("samples_per_epoch", samples_per_epoch)):
-        if value is not None:
-            if name in base:
-                raise ValueError(f"{name} is given both as an argument and in base")
-            base[name] = value
-    if grid is not None and settings is not None:
-        raise ValueError("give either a grid or a list of settings, not both")
-    if grid is None and settings is None:
-        raise ValueError("nothing to sweep: give a grid (name -> list of values) or a "
-                         "list of settings (use settings=[{}] to repeat base over seeds)")
-    if grid is not None:
-        swept = _grid_settings(grid, base, rule)
+    base, lists = _structure(grid, settings, base, epochs, samples_per_epoch, rule)
+    _check_size(_n_settings(lists, settings))
+    if lists is not None:
+        swept = (dict(zip(lists, combo)) for combo in itertools.product(*lists.values()))
     else:
-        if not _is_list(settings, Sequence):
-            raise TypeError(f"settings must be a list of dicts, got {type(settings).__name__}")
-        if len(settings) == 0:
-            raise ValueError("the list of settings is empty")
-        swept = []
-        for i, setting in enumerate(settings):
-            _check_names(setting, f"settings[{i}]", rule)
-            swept.append(dict(setting))
+        swept = (dict(setting) for setting in settings)
     out, seen = [], {}
     for i, setting in enumerate(swept):
         where = (f"setting {_describe(setting)}" if grid is not None
@@ -211,8 +205,38 @@ def expand(grid: Mapping[str, Sequence] | None = None, *,
     return out
 
 
-def _grid_settings(grid: Mapping[str, Sequence], base: Mapping, rule) -> list[dict]:
-    """The cartesian product of a grid's value lists, checked against ``base``."""
+def _structure(grid, settings, base, epochs, samples_per_epoch, rule
+               ) -> tuple[dict, dict[str, list] | None]:
+    """What :func:`expand` checks before any setting: the rule, the names, the shape
+    of ``grid``/``settings``/``base``. Returns ``base`` (with ``epochs`` and
+    ``samples_per_epoch`` put in) and the grid's value lists (None for settings)."""
+    rule_class(rule)  # an unknown rule fails first, listing the registered ones
+    base = {} if base is None else base
+    _check_names(base, "base", rule)
+    base = dict(base)
+    for name, value in (("epochs", epochs), ("samples_per_epoch", samples_per_epoch)):
+        if value is not None:
+            if name in base:
+                raise ValueError(f"{name} is given both as an argument and in base")
+            base[name] = value
+    if grid is not None and settings is not None:
+        raise ValueError("give either a grid or a list of settings, not both")
+    if grid is None and settings is None:
+        raise ValueError("nothing to sweep: give a grid (name -> list of values) or a "
+                         "list of settings (use settings=[{}] to repeat base over seeds)")
+    if grid is not None:
+        return base, _grid_lists(grid, base, rule)
+    if not _is_list(settings, Sequence):
+        raise TypeError(f"settings must be a list of dicts, got {type(settings).__name__}")
+    if len(settings) == 0:
+        raise ValueError("the list of settings is empty")
+    for i, setting in enumerate(settings):
+        _check_names(setting, f"settings[{i}]", rule)
+    return base, None
+
+
+def _grid_lists(grid: Mapping[str, Sequence], base: Mapping, rule) -> dict[str, list]:
+    """A grid's value lists, checked against ``base``; their product is the settings."""
     _check_names(grid, "grid", rule)
     if not grid:
         raise ValueError("the grid is empty: give at least one parameter with a list "
@@ -228,7 +252,52 @@ def _grid_settings(grid: Mapping[str, Sequence], base: Mapping, rule) -> list[di
         if len(values) == 0:
             raise ValueError(f"grid: the value list of {name!r} is empty")
         lists[name] = list(values)
-    return [dict(zip(lists, combo)) for combo in itertools.product(*lists.values())]
+    return lists
+
+
+def _n_settings(lists: Mapping[str, list] | None, settings) -> int:
+    """Settings of a checked grid (the product of its lists' lengths) or list."""
+    return math.prod(map(len, lists.values())) if lists is not None else len(settings)
+
+
+def _check_size(n_settings: int, n_seeds: int | None = None) -> None:
+    """Refuse a sweep of more than :data:`MAX_RUNS` runs (or settings), naming its size."""
+    runs = n_settings * (n_seeds or 1)
+    if runs <= MAX_RUNS:
+        return
+    size = (f"{n_settings} settings" if n_seeds is None
+            else f"{n_settings} settings x {n_seeds} seeds = {runs} runs")
+    raise ValueError(f"the sweep is too large: {size}, more than the {MAX_RUNS} a sweep "
+                     "may have; sweep fewer values (or split it into several sweeps)")
+
+
+def count_runs(grid=None, *, settings=None, base=None, seeds=DEFAULT_SEEDS, epochs=None,
+               samples_per_epoch=None, rule: str = DEFAULT_RULE) -> tuple[int, int]:
+    """``(settings, seeds)`` of a sweep, from its names and shape alone (fast: no
+    setting is validated), refusing more than :data:`MAX_RUNS` runs.
+
+    Parameters
+    ----------
+    grid, settings, base, epochs, samples_per_epoch, rule
+        As for :func:`expand`.
+    seeds : sequence of int
+        As for :func:`~fastsd.sweep.sweep`.
+
+    Returns
+    -------
+    n_settings, n_seeds : int
+        The sweep has ``n_settings * n_seeds`` runs.
+
+    Raises
+    ------
+    ValueError, TypeError
+        What :func:`expand` raises before looking at any setting's values, bad seeds,
+        or more than :data:`MAX_RUNS` runs.
+    """
+    base, lists = _structure(grid, settings, base, epochs, samples_per_epoch, rule)
+    n_settings, n_seeds = _n_settings(lists, settings), len(_check_seeds(seeds))
+    _check_size(n_settings, n_seeds)
+    return n_settings, n_seeds
 
 
 def _check_seeds(seeds) -> list[int]:
@@ -245,20 +314,24 @@ def _check_seeds(seeds) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- config
-def load_config(path: str | os.PathLike) -> dict:
+def load_config(path: str | os.PathLike, *, check_settings: bool = True) -> dict:
     """Read and validate a sweep config (TOML); returns keyword arguments of ``sweep``.
 
     Tables: ``[sweep]`` (rule, seeds, results, scheduler, workers, probe, data, retries,
     evaluate, validation),
     ``[base]`` (fixed parameters), and either ``[grid]`` (name = list of values) or an
     array ``[[settings]]``. Relative paths are taken from the current directory.
-    Everything is validated here (names, types, every setting's values), so a bad
-    config fails before any cluster starts.
+    Everything is validated here (names, types, the number of runs, every setting's
+    values), so a bad config fails before any cluster starts.
 
     Parameters
     ----------
     path : path
         The TOML file.
+    check_settings : bool, default True
+        Also validate every setting's values (:func:`expand`); ``False`` leaves that to
+        :func:`~fastsd.sweep.sweep`, which does it anyway before it starts (so a large
+        sweep is not validated twice).
 
     Returns
     -------
@@ -270,7 +343,8 @@ def load_config(path: str | os.PathLike) -> dict:
     ------
     ValueError, TypeError
         Prefixed with ``path``: invalid TOML, an unknown table or key, a value of the
-        wrong type, or anything :func:`expand` rejects.
+        wrong type, more than :data:`MAX_RUNS` runs, or anything :func:`expand`
+        rejects.
     """
     path = Path(path)
     try:
@@ -314,10 +388,11 @@ def load_config(path: str | os.PathLike) -> dict:
     if "grid" not in kwargs and "settings" not in kwargs:
         raise ValueError(f"{path}: nothing to sweep: add a [grid] table or [[settings]]")
     with _prefixed(str(path)):
-        expand(kwargs.get("grid"), settings=kwargs.get("settings"), base=base,
-               rule=kwargs.get("rule", DEFAULT_RULE))
-        if "seeds" in kwargs:
-            _check_seeds(kwargs["seeds"])
+        sweep_of = dict(settings=kwargs.get("settings"), base=base,
+                        rule=kwargs.get("rule", DEFAULT_RULE))
+        count_runs(kwargs.get("grid"), seeds=kwargs.get("seeds", DEFAULT_SEEDS), **sweep_of)
+        if check_settings:
+            expand(kwargs.get("grid"), **sweep_of)
         if "evaluate" in kwargs or "validation" in kwargs:
             _check_split(kwargs.get("evaluate", "validation"),
                          kwargs.get("validation", DEFAULT_VALIDATION))

@@ -10,16 +10,16 @@ import sys
 import warnings
 from collections.abc import Mapping, Sequence
 
-from .._validation import check_number
-from .config import _check_seeds, _describe, expand
-from .data import DEFAULT_VALIDATION, _check_split, _describe_split, _load_data, _split
-from .records import (_check_results_path, _plan, _record_key, _record_split, append_record,
-                      read_results)
-from .task import run_one
+import numpy as np
 
-#: Environment of the local cluster's worker processes: one task = one core.
-WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1"}
+from .cluster import WORKER_ENV, _check_execution, _start_client  # noqa: F401
+from .._memory import available_bytes, check_memory, format_bytes
+from ..rules import rule_class
+from .config import DEFAULT_SEEDS, _check_seeds, _describe, count_runs, expand
+from .data import DEFAULT_VALIDATION, _check_split, _describe_split, _load_data, _split
+from .records import _plan, _record_key, _record_split
+from .resultsfile import _check_results_path, append_record, read_results
+from .task import run_one
 
 
 class SweepError(RuntimeError):
@@ -39,77 +39,9 @@ class SweepError(RuntimeError):
         self.failures = failures
 
 
-# ---------------------------------------------------------------------------- cluster
-def _check_execution(client, scheduler, n_workers, retries, connect_timeout):
-    if client is not None and scheduler is not None:
-        raise ValueError("give either client or scheduler, not both")
-    if scheduler is not None:
-        if not isinstance(scheduler, (str, os.PathLike)) or not os.fspath(scheduler):
-            raise TypeError(f"scheduler must be an address like 'tcp://host:8786' or a "
-                            f"scheduler file, got {scheduler!r}")
-        scheduler = os.fspath(scheduler)
-        if scheduler.endswith(".json") and not os.path.isfile(scheduler):
-            raise FileNotFoundError(f"scheduler file not found: {scheduler}")
-    if n_workers is not None:
-        check_number("n_workers", n_workers, low=1, integer=True)
-        if client is not None or scheduler is not None:
-            warnings.warn("n_workers only sizes the local cluster; ignored with an "
-                          "existing client or scheduler", UserWarning, stacklevel=3)
-    check_number("retries", retries, low=0, integer=True)
-    check_number("connect_timeout", connect_timeout, low=0, low_open=True)
-    return scheduler
-
-
-def _start_client(stack: contextlib.ExitStack, client, scheduler, n_workers,
-                  timeout: float):
-    """The Client to run on; what we start is closed by ``stack``."""
-    if client is not None:
-        return client
-    from distributed import Client
-    if scheduler is not None:
-        kwargs = ({"scheduler_file": os.fspath(scheduler)} if os.path.isfile(scheduler)
-                  else {"address": scheduler})
-        try:
-            c = Client(**kwargs, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} within "
-                                  f"{timeout:g} s ({type(exc).__name__}: {exc})") from None
-        stack.callback(c.close)
-        return c
-    import logging
-
-    import dask
-    from distributed import LocalCluster
-
-    # Worker processes import numpy and numba while unpickling (before a Nanny's
-    # ``env`` is applied), so the thread counts must be in the environment they are
-    # spawned with. Dask's nannies (which run in this process) set ``pre-spawn-environ``
-    # in os.environ here too: put our values back once the cluster is closed.
-    saved = {k: os.environ.get(k) for k in WORKER_ENV}
-    stack.callback(_restore_env, saved)
-    spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_ENV}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
-        cluster = LocalCluster(
-            n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1,
-            processes=True, env=WORKER_ENV, silence_logs=logging.ERROR,
-            dashboard_address=":0")  # any free port: 8787 may be another cluster's
-    stack.callback(cluster.close)
-    c = Client(cluster, set_as_default=False)
-    stack.callback(c.close)
-    return c
-
-
-def _restore_env(saved: Mapping[str, str | None]) -> None:
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 # ------------------------------------------------------------------------------ sweep
 def sweep(grid: Mapping[str, Sequence] | None = None, *,
-          settings: Sequence[Mapping] | None = None, seeds: Sequence[int] = (0, 1, 2),
+          settings: Sequence[Mapping] | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
           base: Mapping | None = None, epochs: int | None = None,
           samples_per_epoch: int | None = None,
           results: str | os.PathLike = "sweep.jsonl", client=None,
@@ -139,7 +71,8 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
         other ``fit`` argument, may also be swept or put in ``base``.
     results : path, default "sweep.jsonl"
         JSON Lines file: every finished run is appended at once; runs already in it
-        are skipped (resume). Created on the first record.
+        are skipped (resume). Created on the first record, with a header line that
+        identifies it; an existing non-empty file without the header is refused.
     client : distributed.Client, optional
         Run on this client (left open).
     scheduler : str, optional
@@ -159,11 +92,13 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
         a count, or a fraction of the training set rounded to the nearest int (1/6:
         the last 10 000 of MNIST's 60 000). Ignored with ``evaluate="test"``.
     progress : bool, default True
-        Progress bar and a one-line plan on stderr.
+        Progress bar and the plan on stderr: first the number of runs (settings x
+        seeds, before they are validated), then how many are already recorded.
     retries : int, default 1
         Dask reruns of a task that raised (tasks of a dead worker are rerun anyway).
     connect_timeout : float, default 5
-        Seconds to wait for ``scheduler``.
+        Seconds to wait for ``scheduler`` to answer as a Dask scheduler (the whole
+        exchange, not only the TCP connection).
     rule : str, default "sd"
         The registered rule to train (:mod:`fastsd.rules`); ``grid``, ``settings``
         and ``base`` name its parameters.
@@ -177,15 +112,29 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
     Raises
     ------
     ValueError, TypeError
-        Bad settings, seeds, split or data, or ``results`` holding runs of other data
-        or another split: before any cluster is started or file written.
+        Before any cluster is started or file written: more than
+        :data:`~fastsd.sweep.config.MAX_RUNS` runs; bad settings, seeds, split or
+        data; a setting no run could train (``samples_per_epoch`` above the images
+        trained on, ``batch_size`` above ``samples_per_epoch``); ``results`` not a
+        results file, or holding runs of other data or another split.
+    MemoryError
+        A setting whose run cannot fit in memory: with the local cluster before it
+        starts (this machine's available memory shared by its workers), with
+        ``client`` or ``scheduler`` before any run is submitted (the smallest
+        worker's memory limit per thread, when the workers report one).
     ConnectionError
-        ``scheduler`` not reachable within ``connect_timeout``.
+        ``scheduler`` does not answer as a Dask scheduler within ``connect_timeout``
+        (the message names it).
     SweepError
         Some runs raised (other than diverging); all others are recorded.
     """
-    specs = expand(grid, settings=settings, base=base, epochs=epochs,
-                   samples_per_epoch=samples_per_epoch, rule=rule)
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (
+        lambda msg: None)
+    what = dict(settings=settings, base=base, epochs=epochs,
+                samples_per_epoch=samples_per_epoch, rule=rule)
+    n_settings, n_seeds = count_runs(grid, seeds=seeds, **what)
+    say(f"sweep: {n_settings} settings x {n_seeds} seeds = {n_settings * n_seeds} runs")
+    specs = expand(grid, **what)
     seeds = _check_seeds(seeds)
     evaluate, validation = _check_split(evaluate, validation)
     results = _check_results_path(results)
@@ -197,12 +146,12 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
     arrays, info = _split(*_load_data(data), evaluate, validation)
     runs = _plan(specs, seeds, info["n_train"],
                  held_out=info["n_eval"] if evaluate == "validation" else 0)
+    if client is None and scheduler is None:  # others: once their workers are known
+        _check_memory(specs, info["n_features"], None, n_workers or os.cpu_count() or 1)
     done = _recorded(results, runs, info, evaluate)
     pending = [r for r in runs if r.key not in done]
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (
-        lambda msg: None)
-    say(f"sweep: {len(runs)} runs ({len(specs)} settings x {len(seeds)} seeds), "
-        f"{len(runs) - len(pending)} already in {results}, {len(pending)} to run")
+    say(f"sweep: {len(runs) - len(pending)} of the {len(runs)} runs already in "
+        f"{results}, {len(pending)} to run")
     failures = []
     if pending:
         stamp = {"data": info, "evaluated_on": evaluate}
@@ -216,6 +165,31 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
                          f"{_describe(spec['setting'])} seed {spec['seed']}: "
                          f"{type(exc).__name__}: {exc}", out, failures)
     return out
+
+
+def _check_memory(specs, n_features: int, available: int | None, runs_at_once: int
+                  ) -> None:
+    """Refuse a setting whose run cannot fit in memory (``MemoryError`` naming it), as
+    its model's ``fit`` would in every run, but before any run starts.
+
+    Each of ``runs_at_once`` runs (one per worker) gets ``available / runs_at_once``
+    bytes; ``available`` defaults to what this machine has.
+    """
+    total = available_bytes() if available is None else available
+    if total is None:
+        return
+    share = total // runs_at_once
+    advice = "use fewer neurons" + (
+        f" or fewer workers (the {runs_at_once} workers share {format_bytes(total)})"
+        if runs_at_once > 1 else "")
+    for entry in specs:
+        params = {**entry["params"], "dtype": np.dtype(entry["params"]["dtype"])}
+        model = rule_class(entry["rule"])(**entry["params"])
+        label = (f"setting {_describe(entry['setting'])} ({type(model).__name__}("
+                 f"n_neurons={params['n_neurons']}, dtype={params['dtype'].name!r}), "
+                 f"{n_features} features)")
+        check_memory(model._memory_needed(params, n_features), available=share,
+                     model=label, advice=advice)
 
 
 def _recorded(results, runs, info: Mapping, evaluate: str) -> dict:
@@ -261,7 +235,14 @@ def _execute(pending, arrays, stamp, results, done, client, scheduler, n_workers
     failures = []
     with contextlib.ExitStack() as stack:
         c = _start_client(stack, client, scheduler, n_workers, connect_timeout)
-        n = len(c.scheduler_info(n_workers=-1).get("workers", {}))
+        workers = c.scheduler_info(n_workers=-1).get("workers", {})
+        n = len(workers)
+        shares = [(w.get("memory_limit") or 0) // max(int(w.get("nthreads") or 1), 1)
+                  for w in workers.values()]
+        if (client is not None or scheduler is not None) and shares and min(shares) > 0:
+            # each setting's run must fit in the memory of the smallest worker's task
+            unique = {id(run.params): run.spec() for run in pending}
+            _check_memory(unique.values(), stamp["data"]["n_features"], min(shares), 1)
         link = (getattr(c, "dashboard_link", None)
                 if importlib.util.find_spec("bokeh") else None)
         say(f"sweep: on {c.scheduler.address} with {n} worker(s)"

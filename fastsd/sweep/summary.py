@@ -15,7 +15,8 @@ import numpy as np
 
 from .config import _canonical, _fit_defaults
 from .data import _describe_split
-from .records import _record_split, read_results
+from .records import _record_split
+from .resultsfile import read_results
 
 #: Metrics of a record that summaries can rank by; accuracies are higher-is-better.
 TIME_METRICS = ("seconds", "eval_seconds")
