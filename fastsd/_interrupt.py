@@ -1,0 +1,120 @@
+"""Ctrl-C around compiled code: recorded while a kernel runs, raised once it returns.
+
+Python answers SIGINT by running its handler at the next check for signals, which
+raises ``KeyboardInterrupt``. A Numba kernel (in particular a parallel one, whose
+thread pool the interpreter checks for signals while it launches and joins the
+threads) can hit such a check in the middle of a call: the exception is then set
+while the kernel goes on and returns a result, and Python reports
+``SystemError: CPUDispatcher(...) returned a result with an exception set`` instead
+of a clean ``KeyboardInterrupt``.
+
+:func:`deferred_interrupt` therefore swaps in a handler that only records the
+signal while a kernel runs, restores the previous handler when the kernel returns,
+and then raises the interrupt the usual way. :func:`map_rows` runs a row-wise kernel
+in chunks of rows short enough (about :data:`CHUNK_SECONDS` each) that Ctrl-C is
+answered within about a second however large the evaluation.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable
+
+import numpy as np
+
+#: Target duration of one chunk of :func:`map_rows`, in seconds: long enough that the
+#: per-call overhead (a parallel region, scratch arrays) does not matter, short enough
+#: that Ctrl-C is answered at once.
+CHUNK_SECONDS = 0.25
+
+#: Rows of the first chunk of :func:`map_rows` (later chunks are sized by its time).
+FIRST_ROWS = 256
+
+__all__ = ["deferred_interrupt", "map_rows"]
+
+
+@contextmanager
+def deferred_interrupt():
+    """Record SIGINT instead of raising while the body runs; raise it afterwards.
+
+    On exit the previous handler is restored and, if SIGINT arrived, called as the
+    signal would have called it (Python's default handler raises
+    ``KeyboardInterrupt``; a handler of the caller's runs as usual). If the body
+    raises as well, the interrupt is raised with that exception as its context.
+
+    Only the main thread can handle signals: elsewhere, or when SIGINT is ignored or
+    not handled by Python (``SIG_IGN``, ``SIG_DFL``), the body runs unchanged.
+    Nested uses are fine: the inner one passes the signal on to the outer one.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        yield
+        return
+    frames = []
+
+    def record(signum, frame):
+        frames.append(frame)
+
+    signal.signal(signal.SIGINT, record)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if frames:
+            previous(signal.SIGINT, frames[-1])
+
+
+def map_rows(fn: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
+             rows: int | None = None) -> np.ndarray:
+    """``fn(X)`` computed on chunks of rows of ``X``, each under
+    :func:`deferred_interrupt`, so that Ctrl-C stops a long evaluation within about
+    one chunk.
+
+    Parameters
+    ----------
+    fn : callable
+        Maps an ``(k, ...)`` array of rows to an ``(k, ...)`` array, row by row (the
+        result of a row depends on that row only, so chunking changes nothing).
+    X : ndarray (n, ...)
+        At least one row.
+    rows : int, optional
+        Rows per chunk. Default: :data:`FIRST_ROWS`, then as many as take about
+        :data:`CHUNK_SECONDS` by the time of the chunks so far.
+
+    Returns
+    -------
+    ndarray (n, ...)
+        The results of the chunks, in order, in the dtype of the first.
+    """
+    n = X.shape[0]
+    if n == 0:
+        with deferred_interrupt():
+            return np.asarray(fn(X))
+    step = FIRST_ROWS if rows is None else max(1, int(rows))
+    out = None
+    start = 0
+    while start < n:
+        stop = min(n, start + step)
+        began = time.perf_counter()
+        with deferred_interrupt():
+            part = np.asarray(fn(X[start:stop]))
+        seconds = time.perf_counter() - began
+        if part.shape[:1] != (stop - start,):
+            raise ValueError(f"a row-wise function returned shape {part.shape} for "
+                             f"{stop - start} rows")
+        if out is None:
+            if stop == n:
+                return part
+            out = np.empty((n, *part.shape[1:]), dtype=part.dtype)
+        out[start:stop] = part
+        if rows is None:  # aim at CHUNK_SECONDS, at most doubling per step
+            per_row = seconds / (stop - start)
+            want = int(CHUNK_SECONDS / per_row) if per_row > 0 else 2 * step
+            step = max(FIRST_ROWS // 4, min(2 * step, want))
+        start = stop
+    return out
