@@ -11,7 +11,8 @@ of a clean ``KeyboardInterrupt``.
 :func:`deferred_interrupt` therefore swaps in a handler that only records the
 signal while a kernel runs, restores the previous handler when the kernel returns,
 and then raises the interrupt the usual way. :func:`map_rows` runs a row-wise kernel
-in chunks of rows short enough (about :data:`CHUNK_SECONDS` each) that Ctrl-C is
+in chunks of rows short enough (about
+:data:`fastsd._tunables.EVAL_CHUNK_SECONDS` each) that Ctrl-C is
 answered within about a second however large the evaluation.
 """
 from __future__ import annotations
@@ -24,13 +25,11 @@ from typing import Callable
 
 import numpy as np
 
-#: Target duration of one chunk of :func:`map_rows`, in seconds: long enough that the
-#: per-call overhead (a parallel region, scratch arrays) does not matter, short enough
-#: that Ctrl-C is answered at once.
-CHUNK_SECONDS = 0.25
+from ._tunables import EVAL_CHUNK_SECONDS, SAMPLES_PER_TASK
 
-#: Rows of the first chunk of :func:`map_rows` (later chunks are sized by its time).
-FIRST_ROWS = 256
+#: Rows of the first chunk of :func:`map_rows` (later chunks are sized by its time):
+#: two parallel tasks of the evaluation kernels, so both cores of a laptop work.
+FIRST_ROWS = 2 * SAMPLES_PER_TASK
 
 __all__ = ["deferred_interrupt", "map_rows"]
 
@@ -84,7 +83,9 @@ def map_rows(fn: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
         At least one row.
     rows : int, optional
         Rows per chunk. Default: :data:`FIRST_ROWS`, then as many as take about
-        :data:`CHUNK_SECONDS` by the time of the chunks so far.
+        :data:`fastsd._tunables.EVAL_CHUNK_SECONDS` by the time of the last chunk
+        (whole parallel tasks of :data:`fastsd._tunables.SAMPLES_PER_TASK` rows, unless
+        a single row takes longer than that).
 
     Returns
     -------
@@ -112,9 +113,16 @@ def map_rows(fn: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
                 return part
             out = np.empty((n, *part.shape[1:]), dtype=part.dtype)
         out[start:stop] = part
-        if rows is None:  # aim at CHUNK_SECONDS, at most doubling per step
-            per_row = seconds / (stop - start)
-            want = int(CHUNK_SECONDS / per_row) if per_row > 0 else 2 * step
-            step = max(FIRST_ROWS // 4, min(2 * step, want))
+        if rows is None:
+            step = _next_step(step, seconds / (stop - start))
         start = stop
     return out
+
+
+def _next_step(step: int, seconds_per_row: float) -> int:
+    """Rows of the next chunk of :func:`map_rows`: about
+    :data:`fastsd._tunables.EVAL_CHUNK_SECONDS` of work, at most four times ``step``,
+    in whole tasks of :data:`fastsd._tunables.SAMPLES_PER_TASK` rows if one task fits."""
+    want = 4 * step if seconds_per_row <= 0 else int(EVAL_CHUNK_SECONDS / seconds_per_row)
+    want = max(1, min(4 * step, want))
+    return want // SAMPLES_PER_TASK * SAMPLES_PER_TASK or want
