@@ -111,3 +111,8 @@ PARTS_MIN_NEURONS = 1024
 #: Turns of the thread probe of a batch-parallel pass (Krotov–Hopfield) on each
 #: setting; the fastest turn of each is compared.
 PROBE_ROUNDS = 4
+
+#: Target seconds of one chunk of rows of an evaluation (:func:`fastsd._interrupt.map_rows`):
+#: Ctrl-C is answered between chunks, so this bounds the wait; much shorter chunks would
+#: pay a parallel region and scratch arrays too often.
+EVAL_CHUNK_SECONDS = 0.25

@@ -11,12 +11,25 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from ._interrupt import deferred_interrupt
+
+#: Labels are class numbers below this (the evaluators' per-class arrays stay small).
+MAX_CLASSES = 1000
+
+#: Integers passed to compiled code are int64: larger ones do not fit.
+INT64_MAX = int(np.iinfo(np.int64).max)
+
 #: Floating dtypes the kernels are compiled for.
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_dtype(dtype: Any) -> np.dtype:
-    """Return ``dtype`` as a supported ``np.dtype`` (float32 or float64)."""
+    """Return ``dtype`` as a supported ``np.dtype`` (float32 or float64).
+
+    ``None`` is refused (numpy would read it as float64): say which one.
+    """
+    if dtype is None:
+        raise TypeError("dtype must be 'float32' or 'float64', got None")
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -31,13 +44,17 @@ def check_number(name: str, value: Any, *, low=None, high=None, low_open=False,
     """Check that ``value`` is a real (or integer) number inside the given bounds.
 
     Bounds are inclusive unless ``low_open``/``high_open``. Booleans are rejected.
-    Returns the value as ``float`` (or ``int`` when ``integer``).
+    Returns the value as ``float`` (or ``int`` when ``integer``). An integer must fit
+    in int64 whatever the bounds, since compiled code receives it as one.
     """
     kind = "an integer" if integer else "a real number"
     wanted = numbers.Integral if integer else numbers.Real
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, wanted):
         raise TypeError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
     value = int(value) if integer else float(value)
+    if integer and abs(value) > INT64_MAX:
+        raise ValueError(f"{name} must be at most {INT64_MAX} in magnitude (int64), got "
+                         f"{value}")
     if not integer and not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if low is not None and (value <= low if low_open else value < low):
@@ -84,6 +101,7 @@ def check_inputs(X: Any, *, dtype: np.dtype, n_features: int | None = None,
     """
     if isinstance(X, (str, bytes)) or X is None:
         raise TypeError(f"{name} must be a 2-D numeric array, got {type(X).__name__}")
+    _refuse_sparse(X, name)
     arr = np.asarray(X)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
                                    or arr.dtype == np.bool_):
@@ -116,6 +134,13 @@ def check_inputs(X: Any, *, dtype: np.dtype, n_features: int | None = None,
     return arr
 
 
+def _refuse_sparse(value: Any, name: str) -> None:
+    """A scipy sparse matrix or array is refused (numpy would see a 0-d object array)."""
+    if type(value).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a scipy sparse {type(value).__name__}; the kernels "
+                        f"read dense arrays: densify it first with .toarray()")
+
+
 def _check_max(name: str, high: float, max_value: float | None) -> None:
     if max_value is not None and high > max_value:
         hint = " (raw bytes? divide by 255)" if high > 1.5 else ""
@@ -133,7 +158,8 @@ def _finite_nonnegative_max(arr: np.ndarray) -> float | None:
     """
     ints, inf_bits = ((np.int32, 0x7F800000) if arr.dtype == np.float32
                       else (np.int64, 0x7FF0000000000000))
-    lowest, highest = _int_range(arr.reshape(-1).view(ints))
+    with deferred_interrupt():  # the first call loads the kernel (and Numba's imports)
+        lowest, highest = _int_range(arr.reshape(-1).view(ints))
     if lowest < 0 or highest >= inf_bits:
         return None
     return float(np.array(highest, dtype=ints).view(arr.dtype))
@@ -151,21 +177,41 @@ def _int_range(flat):
 
 
 def check_labels(y: Any, n_samples: int, *, name: str = "y") -> np.ndarray:
-    """Validate integer class labels for ``n_samples`` rows; returns an int64 array."""
+    """Validate class labels for ``n_samples`` rows; returns them as an int64 array.
+
+    Labels are integers (any integer dtype, or floats with integral values such as
+    ``3.0``) in ``[0, MAX_CLASSES)``: the evaluators allocate per-class arrays (up to
+    neurons x classes), so a stray huge label would ask for gigabytes. The range is
+    checked before any conversion (a uint64 ``2**63`` would wrap to a negative int64).
+    """
+    _refuse_sparse(y, name)
+    if isinstance(y, (str, bytes)) or y is None:
+        raise TypeError(f"{name} must be a 1-D array of integer class labels, got "
+                        f"{type(y).__name__}")
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.shape[0] != n_samples:
         raise ValueError(f"{name} has {arr.shape[0]} labels for {n_samples} samples")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) \
-                and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"{name} has negative labels (min {arr.min()})")
+    integral = np.issubdtype(arr.dtype, np.integer)
+    if not integral and not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if not integral and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+        raise TypeError(f"{name} must hold integer class labels, got non-integral "
+                        f"values of dtype {arr.dtype}")
+    if arr.size:
+        low, high = arr.min(), arr.max()  # in arr's own dtype: no wrap-around
+        if low < 0:
+            raise ValueError(f"{name} has negative labels (min {low})")
+        if high >= MAX_CLASSES:
+            raise ValueError(f"{name} has label {high}; labels must be class numbers "
+                             f"in [0, {MAX_CLASSES})")
     return arr.astype(np.int64, copy=False)
+
+
+def check_n_classes(n_classes: Any) -> int:
+    """``n_classes`` as an int in ``[1, MAX_CLASSES]``."""
+    return check_number("n_classes", n_classes, low=1, high=MAX_CLASSES, integer=True)
 
 
 def check_bool(name: str, value) -> bool:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._interrupt import map_rows
 from .fit_progress import FitProgress, data_digest
 from .fitting import (all_or_nothing, check_checkpoint_path, check_resumable, check_saveable,
                       prepare, run_fit)
@@ -365,11 +366,14 @@ class PrototypeModel:
 
     # -- inference ------------------------------------------------------------------
     def transform(self, X) -> np.ndarray:
-        """The network's response to ``X``, (n_samples, n_neurons) (see the class)."""
+        """The network's response to ``X``, (n_samples, n_neurons) (see the class).
+
+        Computed in chunks of rows, so that Ctrl-C stops it within about a second with
+        a ``KeyboardInterrupt`` (:func:`fastsd._interrupt.map_rows`)."""
         params = self._check_params()
         state = self._checked_state(params["n_neurons"], params["dtype"])
         X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_)
-        return self._respond(state, X)
+        return map_rows(lambda rows: self._respond(state, rows), X)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
         """``fit(X, **fit_params).transform(X)``."""

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_inputs, check_labels, check_number
+from ._interrupt import map_rows
+from ._model_state import eval_inputs, model_state, rule_hook
+from ._validation import check_labels, check_n_classes, check_number
 from .kernels import wta as kernel
 
 SCORES = ("cosine", "raw", "response")
@@ -125,7 +127,7 @@ def assign_classes(winners, labels, n_neurons: int, n_classes: int) -> np.ndarra
     ndarray of int64 (n_neurons,)
     """
     n_neurons = check_number("n_neurons", n_neurons, low=1, integer=True)
-    n_classes = check_number("n_classes", n_classes, low=1, integer=True)
+    n_classes = check_n_classes(n_classes)
     winners = _indices("winners", winners, n_neurons)
     labels = check_labels(labels, winners.shape[0], name="labels")
     _check_label_range(labels, n_classes, "labels")
@@ -150,7 +152,7 @@ def summarize(score: str, neuron_classes, test_winners, y_test, n_classes: int) 
     y_test : ndarray of int (n_test,)
     n_classes : int
     """
-    n_classes = check_number("n_classes", n_classes, low=1, integer=True)
+    n_classes = check_n_classes(n_classes)
     neuron_classes = np.asarray(neuron_classes)
     if neuron_classes.ndim != 1 or not np.issubdtype(neuron_classes.dtype, np.integer):
         raise ValueError("neuron_classes must be a 1-D integer array")
@@ -189,65 +191,6 @@ def _check_label_range(y, n_classes, name) -> None:
         raise ValueError(f"{name} has label {int(y.max())} but n_classes={n_classes}")
 
 
-# ----------------------------------------------------------------------------- state
-def _state(model_or_weights) -> dict:
-    """Validated weights and dtype of a model or weights array, with the model and its
-    checked state for the scores a rule defines itself (see :func:`_is_model`)."""
-    obj = model_or_weights
-    if _is_model(obj):
-        params = obj._check_params()
-        dtype = np.dtype(params["dtype"])
-        state = obj._checked_state(params["n_neurons"], dtype)
-        return {"weights": state["weights_"], "dtype": dtype,
-                "what": f"a {type(obj).__name__}", "model": obj, "state": state}
-    if hasattr(obj, "weights_"):
-        what = f"a {type(obj).__name__}"
-        raw = getattr(obj, "weights_")
-        if raw is None:
-            raise ValueError(f"{what} has no weights_ yet; fit it first")
-        dtype = np.dtype(np.float32) if np.asarray(raw).dtype == np.float32 \
-            else np.dtype(np.float64)
-        W = _weights_array(raw, dtype, f"{type(obj).__name__}.weights_")
-        return {"weights": W, "dtype": dtype, "what": what}
-    if obj is None or isinstance(obj, (str, bytes, dict)):
-        raise TypeError("model_or_weights must be a fitted model (with weights_) or a "
-                        f"2-D weights array, got {type(obj).__name__}")
-    return {"weights": _weights_array(obj, np.dtype(np.float64), "weights"),
-            "dtype": np.dtype(np.float64), "what": "a weights array"}
-
-
-def _is_model(obj) -> bool:
-    """Whether ``obj`` follows the model protocol the evaluators read: ``weights_``
-    (the prototypes, first state attribute), ``_check_params()`` and
-    ``_checked_state(n_neurons, dtype)``; optionally ``_winners(state, X)`` (the
-    ``"response"`` score) and ``_logits(state, X)`` (the probe's ``"logit"``)."""
-    return (not isinstance(obj, type) and hasattr(obj, "_checked_state")
-            and hasattr(obj, "_check_params"))
-
-
-def _rule_hook(state, name: str):
-    """The rule's own ``name`` method (``_winners``, ``_logits``) or None."""
-    model = state.get("model")
-    return getattr(model, name, None) if model is not None else None
-
-
-def _weights_array(value, dtype, name) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype == object or arr.dtype == np.bool_ or not (
-            np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"{name} must be a real float array, got dtype {arr.dtype}")
-    if arr.ndim != 2 or 0 in arr.shape:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n_neurons, n_features), "
-                         f"got shape {arr.shape}")
-    return _finite(name, np.ascontiguousarray(arr, dtype=dtype))
-
-
-def _finite(name, arr) -> np.ndarray:
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
-
-
 def _score_name(score) -> str:
     if not isinstance(score, str):
         raise TypeError(f"score must be one of {SCORES}, got {score!r}")
@@ -257,24 +200,17 @@ def _score_name(score) -> str:
 
 
 # ----------------------------------------------------------------------------- data
-def _inputs(x, dtype, n_features, name) -> np.ndarray:
-    """``x`` checked; in ``dtype``, or float32 if it already is (converted exactly later)."""
-    if getattr(x, "dtype", None) == np.float32:
-        dtype = np.dtype(np.float32)
-    return check_inputs(x, dtype=dtype, n_features=n_features, name=name)
-
-
 def _data(state, x_train, y_train, x_test, y_test, n_classes):
     m = state["weights"].shape[1]
-    x_train = _inputs(x_train, state["dtype"], m, "x_train")
-    x_test = _inputs(x_test, state["dtype"], m, "x_test")
+    x_train = eval_inputs(x_train, state["dtype"], m, "x_train")
+    x_test = eval_inputs(x_test, state["dtype"], m, "x_test")
     y_train = check_labels(y_train, x_train.shape[0], name="y_train")
     y_test = check_labels(y_test, x_test.shape[0], name="y_test")
     top = int(max(y_train.max(), y_test.max()))
     if n_classes is None:
         n_classes = top + 1
     else:
-        n_classes = check_number("n_classes", n_classes, low=1, integer=True)
+        n_classes = check_n_classes(n_classes)
         if top >= n_classes:
             raise ValueError(f"labels go up to {top} but n_classes={n_classes}")
     return x_train, y_train, x_test, y_test, n_classes
@@ -290,7 +226,7 @@ class _Scorer:
         self._linear = {}
 
     def available(self, score) -> bool:
-        return score != "response" or _rule_hook(self.state, "_winners") is not None
+        return score != "response" or rule_hook(self.state, "_winners") is not None
 
     def require(self, score) -> None:
         """Raise a ValueError if ``score`` does not apply to these weights."""
@@ -300,13 +236,15 @@ class _Scorer:
                              f"{self.state['what']} has none (use 'cosine' or 'raw')")
 
     def winners(self, X, score) -> np.ndarray:
-        """Winning neuron of every row of ``X`` (int64)."""
-        out = np.empty(X.shape[0], dtype=np.int64)
+        """Winning neuron of every row of ``X`` (int64), in chunks of rows that Ctrl-C
+        can stop (:func:`fastsd._interrupt.map_rows`)."""
         if score == "response":
             self.require(score)
-            winners = _rule_hook(self.state, "_winners")(self.state["state"], X)
-            return np.asarray(winners, dtype=np.int64)
-        return kernel.linear_winners(X, *self.linear(score), out)
+            hook, state = rule_hook(self.state, "_winners"), self.state["state"]
+            return map_rows(lambda rows: np.asarray(hook(state, rows), dtype=np.int64), X)
+        linear = self.linear(score)
+        return map_rows(lambda rows: kernel.linear_winners(
+            rows, *linear, np.empty(rows.shape[0], dtype=np.int64)), X)
 
     def linear(self, score):
         """``Ŵᵀ`` in float32 and float64 and ``max |Ŵ|`` for :func:`linear_winners`.
@@ -366,7 +304,7 @@ def wta(model_or_weights, x_train, y_train, x_test, y_test, *, score="cosine",
         whose rule defines no response.
     """
     score = _score_name(score)
-    scorer = _Scorer(_state(model_or_weights))
+    scorer = _Scorer(model_state(model_or_weights))
     scorer.require(score)
     data = _data(scorer.state, x_train, y_train, x_test, y_test, n_classes)
     return _evaluate(scorer, score, *data)
@@ -383,14 +321,14 @@ def wta_all(model, x_train, y_train, x_test, y_test, *, n_classes=None) -> dict:
         In the order of :data:`SCORES`; ``"response"`` only for models whose rule
         defines one.
     """
-    scorer = _Scorer(_state(model))
+    scorer = _Scorer(model_state(model))
     data = _data(scorer.state, x_train, y_train, x_test, y_test, n_classes)
     return {s: _evaluate(scorer, s, *data) for s in SCORES if scorer.available(s)}
 
 
 def available_scores(model_or_weights) -> tuple[str, ...]:
     """The scores of :data:`SCORES` that apply to ``model_or_weights``."""
-    scorer = _Scorer(_state(model_or_weights))
+    scorer = _Scorer(model_state(model_or_weights))
     return tuple(s for s in SCORES if scorer.available(s))
 
 

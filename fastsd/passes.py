@@ -3,8 +3,9 @@
 A rule supplies a :class:`Pass` (its compiled kernel and the scratch arrays the kernel
 needs); :func:`run_pass` cuts the pass into chunks, chooses one or two threads by
 timing them (:class:`fastsd._threads.ThreadChooser`), updates the progress bar between
-chunks (where Ctrl-C is also seen) and raises :class:`TrainingDiverged` when the
-kernel reports a non-finite state. The estimator (:class:`fastsd.base.PrototypeModel`)
+chunks (where Ctrl-C is seen: while a kernel runs it is only recorded,
+:func:`fastsd._interrupt.deferred_interrupt`) and raises :class:`TrainingDiverged` when
+the kernel reports a non-finite state. The estimator (:class:`fastsd.base.PrototypeModel`)
 gives the pass working copies of the state and commits them only if it succeeds.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._interrupt import deferred_interrupt
 from ._threads import ThreadChooser
 from ._tunables import SAMPLES_PER_CALL
 
@@ -103,7 +105,8 @@ def run_pass(pass_: Pass, X: np.ndarray, order: np.ndarray, bar, key: tuple[Any,
         # that changes a rate per chunk sees the same chunks either way.
         while start < stop:
             end = min(stop, (start // chunk + 1) * chunk)
-            bad = pass_.run(X, order, start, end, threads)
+            with deferred_interrupt():  # Ctrl-C inside a kernel: raised after it
+                bad = pass_.run(X, order, start, end, threads)
             if bad >= 0:
                 raise TrainingDiverged(pass_.diverged(bad))
             bar.update(end - start)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
+from ._interrupt import map_rows
+from ._model_state import eval_inputs, model_state
 from ._threads import one_blas_thread
 from ._validation import check_labels, check_number
-from .evaluate import _inputs, _state
 from .kernels import wta as kernel
 
 FEATURES = ("response", "logit", "drive")
@@ -119,19 +120,28 @@ def softmax_loss_grad(params, FT, y, n_classes, l2):
 
 
 def _feature_map(model_or_features, features):
-    """A function X -> features, the name of the features, and the model's state."""
+    """A function X -> features, the name of the features, and the model's state.
+
+    A model's features are computed in chunks of rows that Ctrl-C can stop
+    (:func:`fastsd._interrupt.map_rows`); a caller's function is called once."""
     obj = model_or_features
     if obj is None:
         return (lambda X: X), "input", None
     if callable(obj) and not hasattr(obj, "weights_"):
         return obj, "custom", None
+    fmap, name, state = _model_features(obj, features)
+    return (lambda X: map_rows(fmap, X)), name, state
+
+
+def _model_features(obj, features):
+    """:func:`_feature_map` of a model or weights array, on all rows at once."""
     if features is None:
         features = "logit" if hasattr(obj, "_logits") else "drive"
     if not isinstance(features, str):
         raise TypeError(f"features must be one of {FEATURES}, got {features!r}")
     if features not in FEATURES:
         raise ValueError(f"unknown features {features!r}; choose from {', '.join(FEATURES)}")
-    state = _state(obj)  # validated weights (and thresholds, inhibition) or an error
+    state = model_state(obj)  # validated weights (and thresholds, inhibition) or an error
     WT = np.ascontiguousarray(state["weights"].T, dtype=np.float64)
 
     def drive(X):
@@ -205,8 +215,8 @@ def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
         dtype, n_in = np.dtype(np.float64), None
     else:
         dtype, n_in = state["dtype"], state["weights"].shape[1]
-    x_train = _inputs(x_train, dtype, n_in, "x_train")
-    x_test = _inputs(x_test, dtype, x_train.shape[1], "x_test")
+    x_train = eval_inputs(x_train, dtype, n_in, "x_train")
+    x_test = eval_inputs(x_test, dtype, x_train.shape[1], "x_test")
     y_train = check_labels(y_train, x_train.shape[0], name="y_train")
     y_test = check_labels(y_test, x_test.shape[0], name="y_test")
     n_classes = int(max(y_train.max(), y_test.max())) + 1
@@ -220,10 +230,8 @@ def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
         mean = F.mean(axis=0)
         scale = F.std(axis=0)
         scale[scale <= 1e-10 * np.maximum(1.0, np.abs(mean))] = 1.0  # constant: stays 0
-        F -= mean
-        F /= scale
-        F_test -= mean
-        F_test /= scale
+        F = (F - mean) / scale  # new arrays: F may be the caller's x_train itself
+        F_test = (F_test - mean) / scale
         d = F.shape[1]
         FT = np.ascontiguousarray(F.T, dtype=np.float32)
         res = minimize(softmax_loss_grad, np.zeros((d + 1) * n_classes),

@@ -19,6 +19,7 @@ import naive_wta
 from conftest import image_like
 from fastsd import NotFittedError, SparseDream
 from fastsd import evaluate as E
+from fastsd._model_state import model_state
 
 M = 64
 N_CLASSES = 4
@@ -73,7 +74,7 @@ def test_model_matches_reference(model, data, score):
 @pytest.mark.parametrize("score", E.SCORES)
 def test_winners_match_reference(model, data, score):
     X = data[0]
-    scorer = E._Scorer(E._state(model))
+    scorer = E._Scorer(model_state(model))
     expected = np.argmax(naive_wta.scores(score, model, X), axis=1)
     assert np.array_equal(scorer.winners(X, score), expected)
     # float32 inputs are read as float32 and converted exactly in the kernel
@@ -142,7 +143,7 @@ def test_ties_go_to_lowest_index():
         model = SparseDream(37, dtype="float64")
         model.weights_, model.thresholds_ = W, np.zeros(37)
         model.inhibition_ = np.zeros((37, 37))
-        won = E._Scorer(E._state(model)).winners(X, score)
+        won = E._Scorer(model_state(model)).winners(X, score)
         assert not np.isin(won, [30, 35, 36]).any()  # 2 is the lowest of each group
         assert np.array_equal(won, np.argmax(naive_wta.scores(score, model, X), axis=1))
 

