@@ -20,7 +20,7 @@ class Dataset:
     x_train, x_test : numpy.ndarray
         ``(n, rows * cols)`` float32 images in ``[0, 1]`` (pixel byte / 255).
     y_train, y_test : numpy.ndarray
-        ``(n,)`` int64 labels, non-negative and below ``MAX_CLASSES`` (10 000);
+        ``(n,)`` int64 labels, non-negative and below ``MAX_CLASSES`` (1 000);
         ``0..9`` for MNIST.
     name : str
         Data set name, e.g. ``"mnist"`` (only for data verified to be MNIST),

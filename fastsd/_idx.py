@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import MAX_CLASSES
+
 from ._io import atomic_open
 from ._npz import MAX_EXPANSION
 
@@ -38,9 +40,6 @@ MAX_IDX_BYTES = 4 << 30
 #: Below this many bytes a gzipped IDX file may expand without limit (tiny files of
 #: zeros compress more than :data:`~fastsd._npz.MAX_EXPANSION` times).
 _FREE_EXPANSION = 1 << 20
-
-#: Labels must be below this (EMNIST has 62 classes; MNIST 10).
-MAX_CLASSES = 10_000
 
 
 class DataError(ValueError):

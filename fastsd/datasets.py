@@ -139,7 +139,7 @@ def load_idx_dataset(directory_or_paths, *, name: str) -> Dataset:
         Data set name stored in the result, e.g. ``"fashion-mnist"``.
 
     Images may have any size (rows and columns need not be equal); labels may be
-    any integers in ``0 .. MAX_CLASSES - 1`` (10 000), e.g. EMNIST's 62 classes.
+    any integers in ``0 .. MAX_CLASSES - 1`` (1 000), e.g. EMNIST's 62 classes.
 
     Returns
     -------
