@@ -301,3 +301,34 @@ def test_partial_fit_split_on_the_grid_is_bit_identical(batch_size):
     whole = make().partial_fit(X, order=order)
     split = make().partial_fit(X, order=order[:700]).partial_fit(X, order=order[700:])
     assert_same_state(whole, split)
+
+
+REFIT_SCRIPT = r"""
+import sys, numpy as np, fastsd
+sys.path.insert(0, sys.argv[1])
+from conftest import image_like
+X = image_like(4000, m=784, seed=0)
+model = fastsd.SparseDream(64, random_state=0).fit(X, epochs=1)
+before = {k: getattr(model, k).copy() for k in model._state}
+kept = (model.samples_seen_, model.history_, model._rng.bit_generator.state)
+print("ready", flush=True)
+try:
+    model.set_params(random_state=1).fit(X, epochs=10000)
+except KeyboardInterrupt:
+    same = all(np.array_equal(v, getattr(model, k)) for k, v in before.items())
+    same &= (model.samples_seen_, model.history_, model._rng.bit_generator.state) == kept
+    print("SAME" if same else "CHANGED", flush=True)
+"""
+
+
+def test_sigint_during_a_refit_leaves_the_trained_model(tmp_path):
+    """Item 2 with a real signal: Ctrl-C in a second fit keeps the first one's model."""
+    script = tmp_path / "refit.py"
+    script.write_text(REFIT_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), os.path.dirname(__file__)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.5)  # inside the long refit
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert out.strip() == "SAME", err
