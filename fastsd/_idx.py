@@ -14,16 +14,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import stat
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import MAX_CLASSES
-
 from ._io import atomic_open
-from ._npz import MAX_EXPANSION
+from ._npz import MAX_EXPANSION, NpzError, check_regular_file
+from ._validation import MAX_CLASSES
 
 __all__ = ["DataError", "load_idx", "read_idx", "write_idx", "idx_fingerprint",
            "MAX_IDX_BYTES", "MAX_CLASSES"]
@@ -52,15 +50,11 @@ class DataError(ValueError):
 # ----------------------------------------------------------------------------- reading
 def _regular_file_size(path: Path) -> int:
     try:
-        st = os.stat(path)
+        return check_regular_file(path, "IDX file")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read file ({exc})") from exc
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise DataError(f"{path}: is {kind}, not an IDX file")
-    return st.st_size
+    except NpzError as exc:
+        raise DataError(str(exc)) from None
 
 
 def _read_exactly(fh, n: int, path: Path, what: str) -> bytes:

@@ -30,9 +30,9 @@ class NpzError(ValueError):
     """An ``.npz`` file is missing, not an archive, corrupt or too large."""
 
 
-def check_regular_file(path: str | os.PathLike, what: str = "file") -> None:
-    """Raise :class:`NpzError` (or ``FileNotFoundError``) unless ``path`` is a
-    regular file: a FIFO or device would block or never end."""
+def check_regular_file(path: str | os.PathLike, what: str = "file") -> int:
+    """The size of ``path`` in bytes; :class:`NpzError` (or ``FileNotFoundError``)
+    unless it is a regular file: a FIFO or device would block or never end."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -42,6 +42,7 @@ def check_regular_file(path: str | os.PathLike, what: str = "file") -> None:
     if not stat.S_ISREG(st.st_mode):
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
         raise NpzError(f"{os.fspath(path)}: the {what} is {kind}")
+    return st.st_size
 
 
 def check_members(archive: zipfile.ZipFile, path, *, max_bytes: int = MAX_BYTES,

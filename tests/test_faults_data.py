@@ -117,36 +117,34 @@ def test_real_mnist_cache_is_built_verified_and_rebuilt(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ item 12: bounded sizes
+def assert_refused_in_little_memory(path, message):
+    """Reading ``path`` raises a DataError naming it and ``message``, and allocates
+    less than 8 MB on the way."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=message) as info:
+            _idx.read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(path) in str(info.value)
+    assert peak < 8 << 20, peak
+
+
 def test_idx_gzip_bomb_is_refused_before_decompressing(tmp_path):
     """64 MB of zeros in a 64 KB gzip: refused from the header, nothing decompressed."""
     n = 80_000
     path = gzip_of_zeros(tmp_path / (STEMS[0] + ".gz"), idx_header(8, (n, 28, 28)),
                          n * 784)
     assert path.stat().st_size < 200_000
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataError, match="gzip bomb") as info:
-            _idx.read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert str(path) in str(info.value)
-    assert peak < 8 << 20, peak
+    assert_refused_in_little_memory(path, "gzip bomb")
 
 
 def test_idx_gzip_with_trailing_flood_stops_at_the_declared_size(tmp_path):
     """The header declares one image; 64 MB of zeros follow. Reading stops as soon as
     more than declared arrives."""
     path = gzip_of_zeros(tmp_path / "imgs.gz", idx_header(8, (1, 28, 28)), 784 + (64 << 20))
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataError, match="extra bytes after the data") as info:
-            _idx.read_idx(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert str(path) in str(info.value)
-    assert peak < 8 << 20, peak
+    assert_refused_in_little_memory(path, "extra bytes after the data")
 
 
 def test_idx_declared_size_above_the_maximum(tmp_path):
