@@ -2,9 +2,26 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import pytest
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` of subprocesses a test interrupts: SIGINT as a terminal gives it.
+    A test run started in the background (``cmd &``) inherits SIGINT ignored, and
+    Python then never raises ``KeyboardInterrupt``."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler in this process during the test (see
+    :func:`sigint_default`)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 def image_like(n, m=64, seed=0, density=0.3):

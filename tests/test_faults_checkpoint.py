@@ -17,7 +17,7 @@ import fastsd
 from fastsd import KrotovHopfield, SparseDream
 from fastsd.fit_progress import FitProgress
 
-from conftest import image_like
+from conftest import image_like, sigint_default
 
 RULES = {
     "sd": (SparseDream, {}),
@@ -183,7 +183,7 @@ def test_tampered_fit_record_is_refused(change, message, tmp_path):
 def _cli(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "fastsd", "train", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **kwargs)
+                            preexec_fn=sigint_default, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +306,7 @@ def test_partial_fit_split_on_the_grid_is_bit_identical(batch_size):
 REFIT_SCRIPT = r"""
 import sys, numpy as np, fastsd
 sys.path.insert(0, sys.argv[1])
-from conftest import image_like
+from conftest import image_like, sigint_default
 X = image_like(4000, m=784, seed=0)
 model = fastsd.SparseDream(64, random_state=0).fit(X, epochs=1)
 before = {k: getattr(model, k).copy() for k in model._state}
@@ -326,7 +326,8 @@ def test_sigint_during_a_refit_leaves_the_trained_model(tmp_path):
     script = tmp_path / "refit.py"
     script.write_text(REFIT_SCRIPT)
     proc = subprocess.Popen([sys.executable, str(script), os.path.dirname(__file__)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(1.5)  # inside the long refit
     proc.send_signal(signal.SIGINT)

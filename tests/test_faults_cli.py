@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import fastsd
+from conftest import sigint_default
 from fastsd import KrotovHopfield, SparseDream
 from fastsd.cli import main
 from fastsd.evaluate import assign_classes, summarize, wta, wta_all
@@ -55,7 +56,7 @@ def interrupt(cmd, ready, delay):
     """Start ``cmd``, wait for a line of stdout starting with ``ready``, then
     ``delay`` seconds, send SIGINT; returns (exit status, stderr)."""
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=sigint_default)
     try:
         for line in proc.stdout:
             if line.startswith(ready):
@@ -124,7 +125,7 @@ def test_ctrl_c_in_library_is_keyboard_interrupt(files):
               for delay in (0.1, 0.4, 0.9)]
     proc = subprocess.Popen([sys.executable, str(script), *(w for w, _ in rounds)],
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=sigint_default)
     seen = []
     try:
         for work, delay in rounds:
@@ -144,7 +145,7 @@ def test_ctrl_c_in_library_is_keyboard_interrupt(files):
     assert [line for *_, line in seen] == ["interrupted"] * len(rounds), seen
 
 
-def test_deferred_interrupt_records_and_raises_after():
+def test_deferred_interrupt_records_and_raises_after(sigint_raises):
     from fastsd._interrupt import deferred_interrupt
 
     before = signal.getsignal(signal.SIGINT)
@@ -158,7 +159,7 @@ def test_deferred_interrupt_records_and_raises_after():
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_map_rows_matches_whole_and_stops_between_chunks():
+def test_map_rows_matches_whole_and_stops_between_chunks(sigint_raises):
     from fastsd._interrupt import map_rows
 
     X = np.arange(1000.0).reshape(500, 2)
