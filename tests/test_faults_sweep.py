@@ -9,6 +9,7 @@ Every test here failed before these faults were handled.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -372,3 +373,20 @@ def test_cli_refuses_an_absurd_config_at_once(tmp_path):
     assert done.returncode == 2
     assert "too large: 1000000 settings x 3 seeds = 3000000 runs" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["nested", "fifo", "huge"])
+def test_a_config_that_is_no_config_is_a_clear_error(kind, tmp_path):
+    """Deeply nested TOML (RecursionError in tomllib), a FIFO (would block) and a file
+    too large to be a config are refused by name."""
+    from fastsd.sweep import load_config
+
+    path = tmp_path / "sweep.toml"
+    if kind == "nested":
+        path.write_text("[grid]\nxi = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text("# padding\n" * 200_000)
+    with pytest.raises(ValueError, match="sweep.toml"):
+        load_config(path)

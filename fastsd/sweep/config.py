@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._npz import check_regular_file
 from .._validation import check_number
 from ..base import PrototypeModel
 from ..rules import DEFAULT_RULE, rule_class
@@ -40,6 +41,9 @@ DEFAULT_SEEDS = (0, 1, 2)
 #: validated one by one, loaded or started (a grid's size is the product of its lists'
 #: lengths, easily millions by mistake).
 MAX_RUNS = 100_000
+
+#: Largest sweep config file read (bytes).
+MAX_CONFIG_BYTES = 1 << 20
 
 #: Type(s) of each ``[sweep]`` key's value.
 _CONFIG_SWEEP_TYPES = {"rule": str, "results": str, "scheduler": str, "data": str, "probe": bool,
@@ -347,11 +351,16 @@ def load_config(path: str | os.PathLike, *, check_settings: bool = True) -> dict
         rejects.
     """
     path = Path(path)
+    if check_regular_file(path, "sweep config") > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path}: a sweep config of more than {MAX_CONFIG_BYTES >> 20} MiB "
+                         "is not one")
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not a sweep config (values nested too deeply)") from None
     unknown = [k for k in doc if k not in CONFIG_TABLES]
     if unknown:
         raise ValueError(f"{path}: unknown table or key {unknown[0]!r}; expected "
