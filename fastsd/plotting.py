@@ -33,7 +33,8 @@ def grid_shape(n_neurons, grid=None):
     ----------
     n_neurons : int
     grid : (int, int), optional
-        Requested ``(rows, cols)``; ValueError if it has fewer than ``n_neurons`` cells.
+        Requested ``(rows, cols)``; ValueError if it has fewer than ``n_neurons`` cells,
+        or more than ``n_neurons`` rows or columns.
 
     Returns
     -------
@@ -47,6 +48,9 @@ def grid_shape(n_neurons, grid=None):
         if rows * cols < n:
             raise ValueError(f"grid {rows}x{cols} has {rows * cols} cells, too small "
                              f"for {n} neurons")
+        if max(rows, cols) > n:
+            raise ValueError(f"grid {rows}x{cols} has more rows or columns than the {n} "
+                             "neurons (whole rows or columns would stay empty)")
         return rows, cols
     best = None
     for cols in range(math.isqrt(n - 1) + 1, n + 1):  # cols >= ceil(sqrt(n))

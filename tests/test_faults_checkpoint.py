@@ -333,3 +333,34 @@ def test_sigint_during_a_refit_leaves_the_trained_model(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert out.strip() == "SAME", err
+
+
+def test_ctrl_c_before_the_first_epoch_does_not_point_at_an_older_file(
+        small_mnist, tmp_path, monkeypatch, capsys):
+    """--out holds an earlier finished model; Ctrl-C before this run's first epoch must
+    not offer to resume that older run."""
+    from fastsd.cli import main
+
+    out = tmp_path / "model.npz"
+    SparseDream(4, random_state=0).fit(image_like(60, m=784), epochs=2, checkpoint=out)
+    before = out.read_bytes()
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(SparseDream, "fit", interrupted)
+    assert main(["train", "--data", small_mnist, "--neurons", "8", "--out", str(out),
+                 "--weights-png", "", "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    assert "no checkpoint was written" in err and "--resume" not in err
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("grid", ["0x0", "3x3", "1x1000", "100000x100000"])
+def test_bad_grid_fails_before_any_data_or_training(grid, capsys):
+    from fastsd.cli import main
+
+    clock = time.monotonic()
+    assert main(["train", "--neurons", "100", "--grid", grid, "--data", "/nonexistent",
+                 "--weights-png", ""]) == 2
+    assert "grid" in capsys.readouterr().err
+    assert time.monotonic() - clock < 5

@@ -81,6 +81,9 @@ def run(args) -> int:
     out = args.out or args.resume or "model.npz"
     check_checkpoint_path(out)
     params = model._check_params()  # fail on bad flags before loading data
+    if grid is not None:
+        from ..plotting import grid_shape
+        grid_shape(params["n_neurons"], grid)  # a bad --grid fails now, not after training
     # On first use the evaluator compiles in a second process while this one compiles
     # the training pass (each takes seconds; Numba compiles one function at a time).
     warming = warm_evaluator(params["dtype"])
@@ -97,7 +100,7 @@ def run(args) -> int:
             fit = fit_arguments(model, fit, len(data.x_train))
             model.fit(data.x_train, data.y_train, **fit, **options)
     except KeyboardInterrupt:
-        _report_interrupt(out, before)
+        _report_interrupt(out if _file_id(out) != before else args.resume)
         raise
     finally:
         stop_warming(warming)
@@ -170,20 +173,20 @@ def _file_id(path):
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def _report_interrupt(out: str, before) -> None:
-    """Tell, after Ctrl-C, what the checkpoint file holds and how to continue."""
-    if before is None and _file_id(out) is None:
-        print(f"\ninterrupted before the first epoch ended: {out} was not written",
-              file=sys.stderr)
-        return
+def _report_interrupt(written: str | None) -> None:
+    """Tell, after Ctrl-C, which checkpoint holds the run and how to continue it.
+    ``written``: the file this run wrote or resumed from, None if neither."""
     from ..persistence import load
-    try:
-        progress = load(out)._fit_progress
-    except (ValueError, OSError):
-        progress = None
-    if progress is None or (_file_id(out) == before and not progress.epochs_done):
-        print(f"\ninterrupted before the first epoch ended: {out} was not written",
+    progress = None
+    if written is not None:
+        try:
+            progress = load(written)._fit_progress
+        except (ValueError, OSError):
+            progress = None
+    if progress is None:
+        print("\ninterrupted before the first epoch ended: no checkpoint was written",
               file=sys.stderr)
         return
-    print(f"\ninterrupted: {out} holds epoch {progress.epochs_done} of {progress.epochs}; "
-          f"continue with: fastsd train --resume {out}", file=sys.stderr)
+    print(f"\ninterrupted: {written} holds epoch {progress.epochs_done} of "
+          f"{progress.epochs}; continue with: fastsd train --resume {written}",
+          file=sys.stderr)
