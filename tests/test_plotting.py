@@ -44,6 +44,16 @@ def test_grid_shape_near_square_for_many_sizes():
         assert rows <= cols <= max(2 * rows, 2)
 
 
+@pytest.mark.parametrize("n, tile, expected", [(12, (64, 8), (1, 12)), (12, (8, 64), (6, 2)),
+                                               (7, (20, 30), (3, 3)), (100, (20, 30), (10, 10)),
+                                               (40, (7, 7), (5, 8))])
+def test_grid_shape_follows_the_tile_shape(n, tile, expected):
+    """Tall tiles go in a wide row, wide ones in a column; square tiles as before."""
+    assert P.grid_shape(n, tile_shape=tile) == expected
+    assert P.tapestry(np.ones((n, tile[0] * tile[1])), tile).shape == (
+        expected[0] * tile[0] + expected[0] - 1, expected[1] * tile[1] + expected[1] - 1)
+
+
 def test_grid_shape_given_grid():
     assert P.grid_shape(100, (4, 25)) == (4, 25)
     assert P.grid_shape(7, [3, 3]) == (3, 3)

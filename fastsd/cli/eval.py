@@ -61,8 +61,7 @@ def run(args) -> int:
         probe_seconds = time.perf_counter() - start_probe
     print()
     cosine = results["cosine"]
-    per = "digit" if data.name == "mnist" else "class"
-    print(f"errors per {per}, " + cosine.table())
+    print("errors per class, " + cosine.table())
     print()
     timing = f"WTA evaluation {seconds:.2f} s"
     if not args.no_probe:
