@@ -1,6 +1,7 @@
 """Input checks and figure plumbing shared by the functions of :mod:`fastsd.plotting`."""
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from collections.abc import Sequence
@@ -29,6 +30,17 @@ def _pair(name, value):
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
         raise TypeError(f"{name} must be a pair of ints, got {value!r}")
     return _positive_int(f"{name}[0]", value[0]), _positive_int(f"{name}[1]", value[1])
+
+
+def _image_shape(image_shape, n_pixels):
+    """``image_shape`` checked, or the square one of ``n_pixels`` if None."""
+    if image_shape is not None:
+        return _pair("image_shape", image_shape)
+    side = math.isqrt(n_pixels)
+    if side * side != n_pixels or side == 0:
+        raise ValueError(f"weights have {n_pixels} pixels per neuron, not a square number: "
+                         "pass image_shape=(rows, cols)")
+    return side, side
 
 
 def _real_array(name, a, ndim, allow_nan=False):

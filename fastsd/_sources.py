@@ -140,7 +140,7 @@ def read_path(path: str | os.PathLike, npz_name: str | None = None
     return read_npz(p), f"path: {p}"
 
 
-def from_arrays(data, *, name: str = "arrays") -> Dataset:
+def from_arrays(data: Sequence | Mapping, *, name: str = "arrays") -> Dataset:
     """A :class:`Dataset` from arrays in memory, checked like data read from files.
 
     Parameters

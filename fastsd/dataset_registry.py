@@ -237,7 +237,8 @@ def _from_path(spec: RemoteSet, path: Path) -> Dataset:
     return _finish(spec, arrays, source, str(path))
 
 
-def load_registered(name: str, path=None, *, cache_dir=None, download: bool = True,
+def load_registered(name: str, path: str | os.PathLike | None = None, *,
+                    cache_dir: str | os.PathLike | None = None, download: bool = True,
                     mirrors: Sequence[str] | None = None, progress: bool = True) -> Dataset:
     """Load a registered data set (:data:`REGISTRY`).
 

@@ -274,7 +274,9 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
 
 
 # ----------------------------------------------------------------------- load
-def load(data="mnist", path=None, *, cache_dir=None, download: bool = True,
+def load(data: str | os.PathLike | Sequence | Mapping = "mnist",
+         path: str | os.PathLike | None = None, *,
+         cache_dir: str | os.PathLike | None = None, download: bool = True,
          mirrors: Sequence[str] | None = None, progress: bool = True,
          verbose: bool = False) -> Dataset:
     """Load a data set by name, from a path, or from arrays in memory.

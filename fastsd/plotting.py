@@ -17,8 +17,8 @@ from matplotlib import colormaps
 from matplotlib.colors import Colormap, PowerNorm
 
 from fastsd._figure import (
-    _check_output, _counts, _figure, _finish, _names, _pair, _positive_int, _real_array,
-    _tapestry_inches, _tile_labels, _tile_separators, _tile_text,
+    _check_output, _counts, _figure, _finish, _image_shape, _names, _pair, _positive_int,
+    _real_array, _tapestry_inches, _tile_labels, _tile_separators, _tile_text,
 )
 
 __all__ = ["grid_shape", "tapestry", "plot_weights", "plot_learning_curve",
@@ -68,17 +68,6 @@ def grid_shape(n_neurons, grid=None, tile_shape=(1, 1)):
         if best is None or key < best[0]:
             best = (key, (rows, cols))
     return best[1]
-
-
-def _image_shape(image_shape, n_pixels):
-    """``image_shape`` checked, or the square one of ``n_pixels`` if None."""
-    if image_shape is not None:
-        return _pair("image_shape", image_shape)
-    side = math.isqrt(n_pixels)
-    if side * side != n_pixels or side == 0:
-        raise ValueError(f"weights have {n_pixels} pixels per neuron, not a square number: "
-                         "pass image_shape=(rows, cols)")
-    return side, side
 
 
 def tapestry(weights, image_shape=None, grid=None, pad=1):
