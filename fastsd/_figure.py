@@ -1,6 +1,7 @@
 """Input checks and figure plumbing shared by the functions of :mod:`fastsd.plotting`."""
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from collections.abc import Sequence
@@ -29,6 +30,17 @@ def _pair(name, value):
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
         raise TypeError(f"{name} must be a pair of ints, got {value!r}")
     return _positive_int(f"{name}[0]", value[0]), _positive_int(f"{name}[1]", value[1])
+
+
+def _image_shape(image_shape, n_pixels):
+    """``image_shape`` checked, or the square one of ``n_pixels`` if None."""
+    if image_shape is not None:
+        return _pair("image_shape", image_shape)
+    side = math.isqrt(n_pixels)
+    if side * side != n_pixels or side == 0:
+        raise ValueError(f"weights have {n_pixels} pixels per neuron, not a square number: "
+                         "pass image_shape=(rows, cols)")
+    return side, side
 
 
 def _real_array(name, a, ndim, allow_nan=False):
@@ -144,11 +156,12 @@ def _tile_separators(ax, n, cols, tile_shape, pad, width):
 
 def _tile_text(ax, text, cols, tile_shape, pad, tile_inches):
     """Each tile's label small in its top-left corner, if tiles are at least
-    ``_LABELLED_TILE_INCHES`` wide (on smaller ones labels would hide the weights)."""
+    ``_LABELLED_TILE_INCHES`` on their shorter side, ``tile_inches`` (on smaller ones
+    labels would hide the weights)."""
     if tile_inches < _LABELLED_TILE_INCHES:
         return
     h, wd = tile_shape
-    size = float(np.clip(0.22 * 72.0 * tile_inches, 3.0, 8.0))  # ~22% of tile width
+    size = float(np.clip(0.22 * 72.0 * tile_inches, 3.0, 8.0))  # ~22% of the shorter side
     for i, s in enumerate(text):
         ax.text((wd + pad) * (i % cols) + 0.5, (h + pad) * (i // cols) + 0.5, s,
                 fontsize=size, ha="left", va="top", color="black",

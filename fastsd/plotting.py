@@ -17,8 +17,8 @@ from matplotlib import colormaps
 from matplotlib.colors import Colormap, PowerNorm
 
 from fastsd._figure import (
-    _check_output, _counts, _figure, _finish, _names, _pair, _positive_int, _real_array,
-    _tapestry_inches, _tile_labels, _tile_separators, _tile_text,
+    _check_output, _counts, _figure, _finish, _image_shape, _names, _pair, _positive_int,
+    _real_array, _tapestry_inches, _tile_labels, _tile_separators, _tile_text,
 )
 
 __all__ = ["grid_shape", "tapestry", "plot_weights", "plot_learning_curve",
@@ -26,7 +26,7 @@ __all__ = ["grid_shape", "tapestry", "plot_weights", "plot_learning_curve",
 
 
 # ----------------------------------------------------------------------------- tapestry
-def grid_shape(n_neurons, grid=None):
+def grid_shape(n_neurons, grid=None, tile_shape=(1, 1)):
     """Rows and columns of the tile grid for ``n_neurons`` (>= 1) tiles.
 
     Parameters
@@ -35,12 +35,18 @@ def grid_shape(n_neurons, grid=None):
     grid : (int, int), optional
         Requested ``(rows, cols)``; ValueError if it has fewer than ``n_neurons`` cells,
         or more than ``n_neurons`` rows or columns.
+    tile_shape : (int, int), default (1, 1)
+        Height and width of one tile (the image shape), so that grids of tall or wide
+        images are laid out by the shape of the whole mosaic.
 
     Returns
     -------
     (int, int)
-        ``(rows, cols)``; without ``grid`` the shape with ``rows <= cols <= 2 * rows``
-        and the fewest empty cells, squarest on a tie (100 -> 10x10, 40 -> 5x8).
+        ``(rows, cols)``; without ``grid`` the shape whose mosaic is between square and
+        twice as wide as tall (``rows * h <= cols * w <= 2 * rows * h``) with the
+        fewest empty cells, squarest on a tie (square tiles: 100 -> 10x10, 40 -> 5x8;
+        12 tiles of 8x64 pixels -> 12x1). If no grid fits that band, the one closest
+        to it.
     """
     n = _positive_int("n_neurons", n_neurons)
     if grid is not None:
@@ -52,28 +58,30 @@ def grid_shape(n_neurons, grid=None):
             raise ValueError(f"grid {rows}x{cols} has more rows or columns than the {n} "
                              "neurons (whole rows or columns would stay empty)")
         return rows, cols
+    h, w = _pair("tile_shape", tile_shape)
     best = None
-    for cols in range(math.isqrt(n - 1) + 1, n + 1):  # cols >= ceil(sqrt(n))
+    for cols in range(1, n + 1):
         rows = -(-n // cols)
-        if best is not None and cols > 2 * rows:
-            break
-        key = (rows * cols - n, cols - rows)
+        wide = math.log(cols * w / (rows * h))  # log of the mosaic's width / height
+        outside = max(0.0, -wide, wide - math.log(2.0))
+        key = (outside, rows * cols - n, abs(wide))
         if best is None or key < best[0]:
             best = (key, (rows, cols))
     return best[1]
 
 
-def tapestry(weights, image_shape=(28, 28), grid=None, pad=1):
+def tapestry(weights, image_shape=None, grid=None, pad=1):
     """Arrange each neuron's weight vector as an image tile of one mosaic.
 
     Parameters
     ----------
     weights : array_like, shape (N, m)
         One finite row per neuron, ``m == h * w`` pixels in row-major order.
-    image_shape : (int, int), default (28, 28)
-        Tile height ``h`` and width ``w``.
+    image_shape : (int, int), optional
+        Tile height ``h`` and width ``w`` (any size, e.g. ``(20, 30)``); default square,
+        ``h = w = sqrt(m)`` (ValueError if ``m`` is not a square number).
     grid : (int, int), optional
-        ``(rows, cols)``, default :func:`grid_shape`.
+        ``(rows, cols)``, default :func:`grid_shape` for tiles of this shape.
     pad : int, default 1
         Width of the separators between tiles (no outer border).
 
@@ -83,13 +91,13 @@ def tapestry(weights, image_shape=(28, 28), grid=None, pad=1):
         Neuron ``i`` at grid row ``i // cols``, column ``i % cols``; separators and
         unused cells are NaN so they render as background.
     """
-    h, wd = _pair("image_shape", image_shape)
     w = _real_array("weights", weights, 2)
+    h, wd = _image_shape(image_shape, w.shape[1])
     if w.shape[0] == 0 or w.shape[1] != h * wd:
         raise ValueError(f"weights has shape {w.shape} but needs N >= 1 rows of "
                          f"{h}x{wd} = {h * wd} pixels (image_shape)")
     pad = _positive_int("pad", pad, minimum=0)
-    rows, cols = grid_shape(w.shape[0], grid)
+    rows, cols = grid_shape(w.shape[0], grid, (h, wd))
     out = np.full((rows * h + (rows - 1) * pad, cols * wd + (cols - 1) * pad), np.nan)
     for i, row in enumerate(w):
         y, x = (h + pad) * (i // cols), (wd + pad) * (i % cols)
@@ -97,7 +105,7 @@ def tapestry(weights, image_shape=(28, 28), grid=None, pad=1):
     return out
 
 
-def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=None,
+def plot_weights(weights, path=None, *, image_shape=None, grid=None, title=None,
                  cmap=None, dpi=150, labels=None, pad=1, scale=None):
     """Draw the weight tapestry (see :func:`tapestry`) with a colour bar.
 
@@ -112,8 +120,9 @@ def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=N
         else ``"bwr"`` symmetric around 0 (Krotov-Hopfield); these limits are kept.
     labels : sequence of (int or None), optional
         One per neuron (e.g. its WTA class), drawn small in the tile's top-left
-        corner; None shows as an en dash. Drawn only on tiles at least 0.4 inch wide
-        (up to 25 columns, e.g. N = 625): on smaller tiles they would hide the weights.
+        corner; None shows as an en dash. Drawn only on tiles at least 0.4 inch on
+        their shorter side (square tiles: up to 25 columns, e.g. N = 625): on smaller
+        tiles they would hide the weights.
     scale : {"global", "tile"}, optional
         "tile" divides each neuron's weights by its largest magnitude, so prototypes of
         very different sizes all show (the colour bar then reads relative weight).
@@ -138,8 +147,9 @@ def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=N
         peak = np.abs(w).max(axis=1, keepdims=True)
         mosaic = tapestry(np.divide(w, peak, out=np.zeros_like(w), where=peak > 0),
                           image_shape, grid, pad)
-    (h, wd), n = image_shape, len(weights)
-    rows, cols = grid_shape(n, grid)
+    n = len(weights)
+    h, wd = _image_shape(image_shape, np.shape(weights)[1])
+    rows, cols = grid_shape(n, grid, (h, wd))
     text = None if labels is None else _tile_labels(labels, n)
     lo, hi = float(np.nanmin(mosaic)), float(np.nanmax(mosaic))
     if lo >= 0:
@@ -167,7 +177,7 @@ def plot_weights(weights, path=None, *, image_shape=(28, 28), grid=None, title=N
     cb.set_label("weight" if scale == "global" else "weight / largest |weight| of its tile")
     cb.ax.tick_params(labelsize=8)
     if text is not None:
-        _tile_text(ax, text, cols, (h, wd), pad, img_w / cols)
+        _tile_text(ax, text, cols, (h, wd), pad, img_w / cols * min(1.0, h / wd))
     return _finish(fig, path, fmt, dpi, title)
 
 

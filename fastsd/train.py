@@ -67,10 +67,13 @@ def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
         Krotov–Hopfield, ...
     preset : str, optional
         A named setting of the rule (its class's ``presets``, e.g. "notebook").
-    dataset : {"mnist"}
-        Data set to load when ``X`` is None.
+    dataset : str, path-like, or (x_train, y_train, x_test, y_test), default "mnist"
+        Data set to load when ``X`` is None: a name (``"mnist"``, ``"fashion-mnist"``,
+        ``"kmnist"``, ``"emnist-balanced"``, ...), an IDX directory or ``.npz``, or
+        arrays (see :func:`fastsd.datasets.load`); its training split is used, with
+        its labels unless ``y`` is given.
     data_path : path-like, optional
-        Where to find the data set files (see :func:`fastsd.datasets.load_mnist`).
+        Where the named data set's files are (``path`` of :func:`fastsd.datasets.load`).
     eval_set : (x_test, y_test), optional
         Held-out data for the learning curve.
     progress : bool
@@ -92,11 +95,9 @@ def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
     model = cls(**model_params)
     model._check_params()  # bad parameters fail before data is loaded
     if X is None:
-        if dataset != "mnist":
-            raise ValueError(f"unknown dataset {dataset!r}; available: 'mnist' "
-                             "(or pass X yourself)")
-        from .datasets import load_mnist
-        X = load_mnist(data_path).x_train
+        from .datasets import load
+        data = load(dataset, data_path)
+        X, y = data.x_train, data.y_train if y is None else y
     fit = fit_arguments(model, fit, len(X))
     return model.fit(X, y, eval_set=eval_set, progress=progress, checkpoint=checkpoint,
                      **fit)

@@ -1,8 +1,11 @@
 """Helpers for tests that build data files: good ones, and damaged or hostile ones."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import http.server
+import threading
 import zlib
 from pathlib import Path
 
@@ -84,3 +87,36 @@ def npz_with_forged_shape(path: Path, arrays, key: str, shape) -> Path:
             buf.write(arr.tobytes())
             zf.writestr(name + ".npy", buf.getvalue())
     return path
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.routes[path] = (body, declared Content-Length)``; 404 otherwise."""
+
+    def do_GET(self):  # noqa: N802
+        route = self.server.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        body, declared = route
+        self.send_response(200)
+        self.send_header("Content-Length", str(declared))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def local_server():
+    """An HTTP server on 127.0.0.1 serving its ``routes`` dict; yields (server, base URL)."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.routes = {}
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield srv, f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)

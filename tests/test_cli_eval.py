@@ -39,7 +39,7 @@ def test_eval_prints_table(model_path, small_data, capsys):
     assert main(["eval", model_path, "--data", small_data]) == 0
     out = capsys.readouterr().out
     for line in ("cosine WTA", "raw WTA", "response WTA", "linear probe (logit)",
-                 "neurons without class", "errors per digit, cosine WTA: accuracy"):
+                 "neurons without class", "errors per class, cosine WTA: accuracy"):
         assert line in out, out
     table = out[out.index("class  samples"):].splitlines()
     assert [row.split()[0] for row in table[1:12]] == [*map(str, range(10)), "all"]

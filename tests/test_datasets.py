@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import io
 import os
 import pickle
 import struct
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from fastsd import _datafiles, _idx, datasets
 from fastsd.datasets import (DataError, Dataset, default_cache_dir, load_idx,
                              load_idx_dataset, load_mnist)
 
-from datafiles import fingerprints, make_arrays, write_idx_set
+from datafiles import fingerprints, local_server, make_arrays, write_idx_set
 
 STEMS = datasets.IDX_FILES
 REAL_FINGERPRINTS = dict(datasets.MNIST_IDX_FINGERPRINTS)
@@ -492,34 +490,10 @@ def test_all_sources_fail_message(tmp_path):
 
 
 # ------------------------------------------------------------------------ downloads
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
-        route = self.server.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-            return
-        body, declared = route
-        self.send_response(200)
-        self.send_header("Content-Length", str(declared))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.routes = {}
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield srv, f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)
+    with local_server() as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -44,6 +44,16 @@ def test_grid_shape_near_square_for_many_sizes():
         assert rows <= cols <= max(2 * rows, 2)
 
 
+@pytest.mark.parametrize("n, tile, expected", [(12, (64, 8), (1, 12)), (12, (8, 64), (6, 2)),
+                                               (7, (20, 30), (3, 3)), (100, (20, 30), (10, 10)),
+                                               (40, (7, 7), (5, 8))])
+def test_grid_shape_follows_the_tile_shape(n, tile, expected):
+    """Tall tiles go in a wide row, wide ones in a column; square tiles as before."""
+    assert P.grid_shape(n, tile_shape=tile) == expected
+    assert P.tapestry(np.ones((n, tile[0] * tile[1])), tile).shape == (
+        expected[0] * tile[0] + expected[0] - 1, expected[1] * tile[1] + expected[1] - 1)
+
+
 def test_grid_shape_given_grid():
     assert P.grid_shape(100, (4, 25)) == (4, 25)
     assert P.grid_shape(7, [3, 3]) == (3, 3)
@@ -86,7 +96,9 @@ def test_tapestry_pixel_order_default_grid_and_no_pad():
 
 @pytest.mark.parametrize("weights, kwargs, exc, match", [
     (np.ones(784), {}, ValueError, "weights must be 2-D"),
-    (np.ones((3, 100)), {}, ValueError, r"shape \(3, 100\) but needs N >= 1 rows of 28x28 = 784"),
+    (np.ones((3, 120)), {}, ValueError, r"120 pixels per neuron, not a square number"),
+    (np.ones((3, 100)), {"image_shape": (28, 28)}, ValueError,
+     r"shape \(3, 100\) but needs N >= 1 rows of 28x28 = 784"),
     (np.ones((3, 12)), {"image_shape": (3, 5)}, ValueError, "3x5 = 15 pixels"),
     (np.ones((0, 784)), {}, ValueError, "N >= 1 rows"),
     (np.array([[1, np.nan, np.inf, 2]]), {"image_shape": (2, 2)}, ValueError,

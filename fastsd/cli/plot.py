@@ -24,18 +24,17 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """Draw the pictures of a saved model; returns the exit code."""
     from .. import load
-    from ..datasets import load_mnist
     from ..evaluate import wta
     from ..plotting import (plot_class_errors, plot_confusion, plot_learning_curve,
                             plot_weights)
+    from .common import load_data
     from .eval import describe
     from .train import parse_grid
 
     grid = parse_grid(args.grid)
     model = load(args.model)
     print(describe(model, args.model))
-    data = load_mnist(args.data)
-    print(f"data: {data.source}")
+    data = load_data(args, model)
     result = wta(model, data.x_train, data.y_train, data.x_test, data.y_test)
     os.makedirs(args.out_dir, exist_ok=True)
     acc = f"cosine WTA {100 * result.accuracy:.1f}%"

@@ -1,4 +1,4 @@
-"""``fastsd train``: train a rule on MNIST, report accuracy, save model and picture.
+"""``fastsd train``: train a rule on MNIST (or ``--dataset`` / ``--data``), report accuracy, save model and picture.
 
 ``--rule`` picks a registered rule (:mod:`fastsd.rules`); its parameters are flags
 (:mod:`fastsd.cli.rule_args`) that default to the rule's class defaults, and
@@ -12,7 +12,7 @@ import sys
 from .._compile import stop as stop_warming
 from .._compile import warm_evaluator
 from ..rules import DEFAULT_RULE, rule_classes, rule_names
-from .common import add_data_argument
+from .common import add_data_argument, load_data
 from .rule_args import add_rule_arguments, flag, rule_params
 
 
@@ -21,8 +21,8 @@ def register(subparsers) -> None:
     names = rule_names()
     presets = sorted({p for cls in rule_classes().values() for p in cls.presets})
     p = subparsers.add_parser(
-        "train", help="train a rule (SparseDream by default) on MNIST",
-        description="Train on MNIST, print the cosine WTA test accuracy and the time "
+        "train", help="train a rule (SparseDream by default) on MNIST or --dataset",
+        description="Train on MNIST (or --dataset / --data), print the cosine WTA test accuracy and the time "
                     "taken, save the model (.npz) and a weight picture (.png).")
     p.add_argument("--rule", choices=names, default=None,
                    help="the learning rule: " + ", ".join(
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
                             f"{n} {cls().default_epochs(60000)}"
                             for n, cls in rule_classes().items()) + ")")
     p.add_argument("--samples-per-epoch", type=int, default=None,
-                   help="samples per epoch, 0 = all 60000 (default all)")
+                   help="samples per epoch, 0 = all (default all)")
     add_rule_arguments(p)
     add_data_argument(p)
     p.add_argument("--out", default=None,
@@ -68,9 +68,8 @@ def parse_grid(text):
 
 
 def run(args) -> int:
-    """Train the chosen rule on MNIST (or resume), report, save model and picture;
+    """Train the chosen rule on the data set (or resume), report, save model and picture;
     returns the exit code."""
-    from ..datasets import load_mnist
     from ..evaluate import cosine_wta
     from ..fitting import check_checkpoint_path
 
@@ -89,8 +88,7 @@ def run(args) -> int:
     warming = warm_evaluator(params["dtype"])
     before = _file_id(out)
     try:
-        data = load_mnist(args.data)
-        print(f"data: {data.source}")
+        data = load_data(args, model if args.resume else None)
         options = dict(eval_set=(data.x_test, data.y_test), progress=not args.no_progress,
                        checkpoint=out)
         if args.resume:
