@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from ._npz import NpzError, read_npz_arrays
 from ._version import __version__
 from .fit_progress import checkpoint_meta
 from .history import check_history
+
+if TYPE_CHECKING:
+    from .base import PrototypeModel
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
@@ -96,7 +100,7 @@ def _json_entry(obj, what: str) -> np.ndarray:
         raise ModelFileError(f"{what} cannot be written as JSON ({exc})") from None
 
 
-def load(path: str | os.PathLike, expected: type | None = None):
+def load(path: str | os.PathLike, expected: type | None = None) -> PrototypeModel:
     """Load any fastsd model written by :func:`save`.
 
     Parameters

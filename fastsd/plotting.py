@@ -10,23 +10,33 @@ matplotlib state is touched. Every ``plot_*`` function returns its figure and ta
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Colormap, PowerNorm
+from numpy.typing import ArrayLike
 
 from fastsd._figure import (
     _check_output, _counts, _figure, _finish, _image_shape, _names, _pair, _positive_int,
     _real_array, _tapestry_inches, _tile_labels, _tile_separators, _tile_text,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Where a figure may be written: a path whose suffix names the format, or None.
+_OutputPath = str | os.PathLike | None
+
 __all__ = ["grid_shape", "tapestry", "plot_weights", "plot_learning_curve",
            "plot_confusion", "plot_class_errors", "plot_param_curve"]
 
 
 # ----------------------------------------------------------------------------- tapestry
-def grid_shape(n_neurons, grid=None, tile_shape=(1, 1)):
+def grid_shape(n_neurons: int, grid: tuple[int, int] | None = None,
+               tile_shape: tuple[int, int] = (1, 1)) -> tuple[int, int]:
     """Rows and columns of the tile grid for ``n_neurons`` (>= 1) tiles.
 
     Parameters
@@ -70,7 +80,8 @@ def grid_shape(n_neurons, grid=None, tile_shape=(1, 1)):
     return best[1]
 
 
-def tapestry(weights, image_shape=None, grid=None, pad=1):
+def tapestry(weights: ArrayLike, image_shape: tuple[int, int] | None = None,
+             grid: tuple[int, int] | None = None, pad: int = 1) -> np.ndarray:
     """Arrange each neuron's weight vector as an image tile of one mosaic.
 
     Parameters
@@ -105,8 +116,12 @@ def tapestry(weights, image_shape=None, grid=None, pad=1):
     return out
 
 
-def plot_weights(weights, path=None, *, image_shape=None, grid=None, title=None,
-                 cmap=None, dpi=150, labels=None, pad=1, scale=None):
+def plot_weights(weights: ArrayLike, path: _OutputPath = None, *,
+                 image_shape: tuple[int, int] | None = None,
+                 grid: tuple[int, int] | None = None, title: str | None = None,
+                 cmap: str | Colormap | None = None, dpi: int = 150,
+                 labels: Sequence[int | None] | None = None, pad: int = 1,
+                 scale: str | None = None) -> Figure:
     """Draw the weight tapestry (see :func:`tapestry`) with a colour bar.
 
     Parameters
@@ -147,7 +162,7 @@ def plot_weights(weights, path=None, *, image_shape=None, grid=None, title=None,
         peak = np.abs(w).max(axis=1, keepdims=True)
         mosaic = tapestry(np.divide(w, peak, out=np.zeros_like(w), where=peak > 0),
                           image_shape, grid, pad)
-    n = len(weights)
+    n = np.shape(weights)[0]
     h, wd = _image_shape(image_shape, np.shape(weights)[1])
     rows, cols = grid_shape(n, grid, (h, wd))
     text = None if labels is None else _tile_labels(labels, n)
@@ -182,7 +197,8 @@ def plot_weights(weights, path=None, *, image_shape=None, grid=None, title=None,
 
 
 # ----------------------------------------------------------------------------- curves
-def plot_learning_curve(history, path=None, *, title=None, dpi=150):
+def plot_learning_curve(history: Mapping, path: _OutputPath = None, *, title: str | None = None,
+                        dpi: int = 150) -> Figure:
     """Test accuracy (%) against training samples seen and against training time.
 
     Parameters
@@ -230,8 +246,9 @@ def plot_learning_curve(history, path=None, *, title=None, dpi=150):
     return _finish(fig, path, fmt, dpi, title)
 
 
-def plot_confusion(confusion, path=None, *, class_names=None, normalize=True, title=None,
-                   dpi=150):
+def plot_confusion(confusion: ArrayLike, path: _OutputPath = None, *,
+                   class_names: Sequence[str] | None = None, normalize: bool = True,
+                   title: str | None = None, dpi: int = 150) -> Figure:
     """Heat-map of a confusion matrix, cells annotated (for C <= 30).
 
     Parameters
@@ -285,8 +302,9 @@ def plot_confusion(confusion, path=None, *, class_names=None, normalize=True, ti
     return _finish(fig, path, fmt, dpi, title)
 
 
-def plot_class_errors(misclassified, totals=None, path=None, *, class_names=None, title=None,
-                      dpi=150):
+def plot_class_errors(misclassified: ArrayLike, totals: ArrayLike | None = None,
+                      path: _OutputPath = None, *, class_names: Sequence[str] | None = None,
+                      title: str | None = None, dpi: int = 150) -> Figure:
     """Bar chart of misclassified samples, or error rate (%), per true class.
 
     Parameters
@@ -334,8 +352,10 @@ def plot_class_errors(misclassified, totals=None, path=None, *, class_names=None
     return _finish(fig, path, fmt, dpi, title)
 
 
-def plot_param_curve(x, mean, sd, path=None, *, xlabel, ylabel="accuracy (%)", logx=False,
-                     label=None, title=None, dpi=150):
+def plot_param_curve(x: ArrayLike, mean: ArrayLike, sd: ArrayLike, path: _OutputPath = None, *,
+                     xlabel: str, ylabel: str = "accuracy (%)", logx: bool = False,
+                     label: str | None = None, title: str | None = None,
+                     dpi: int = 150) -> Figure:
     """Mean +- standard deviation against one hyper-parameter.
 
     Parameters

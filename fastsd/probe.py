@@ -82,7 +82,8 @@ class ProbeResult:
                 f"({self.n_iter} L-BFGS iterations, {state}, l2={self.l2:g})")
 
 
-def softmax_loss_grad(params, FT, y, n_classes, l2):
+def softmax_loss_grad(params: np.ndarray, FT: np.ndarray, y: np.ndarray, n_classes: int,
+                      l2: float) -> tuple[float, np.ndarray]:
     """Objective and gradient of the L2-penalised multinomial logistic regression.
 
     Parameters

@@ -56,7 +56,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_grid(text):
+def parse_grid(text: str | None) -> tuple[int, int] | None:
     """'10x10' -> (10, 10); None stays None."""
     if text is None:
         return None

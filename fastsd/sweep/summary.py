@@ -10,6 +10,7 @@ import numbers
 import os
 import statistics
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from .config import _canonical, _fit_defaults
 from .data import _describe_split
 from .records import _record_split
 from .resultsfile import read_results
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Metrics of a record that summaries can rank by; accuracies are higher-is-better.
 TIME_METRICS = ("seconds", "eval_seconds")
@@ -205,8 +209,9 @@ def _header(row: Mapping) -> str:
     return f"{metric} accuracy on {where}, mean ± sd over seeds"
 
 
-def plot_sweep(records_or_path, param: str, path=None, *, metric: str = "cosine",
-               logx: bool = False, title: str | None = None, dpi: int = 150):
+def plot_sweep(records_or_path: str | os.PathLike | Sequence[Mapping], param: str,
+               path: str | os.PathLike | None = None, *, metric: str = "cosine",
+               logx: bool = False, title: str | None = None, dpi: int = 150) -> Figure:
     """Mean ± sd over seeds of ``metric`` against ``param``.
 
     One curve per combination of the other parameters that vary; see
