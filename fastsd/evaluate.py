@@ -24,13 +24,18 @@ the kernels convert each pixel exactly as they read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._interrupt import map_rows
 from ._model_state import eval_inputs, model_state, rule_hook
 from ._validation import check_labels, check_n_classes, check_number
 from .kernels import wta as kernel
+
+if TYPE_CHECKING:
+    from .base import PrototypeModel
 
 SCORES = ("cosine", "raw", "response")
 
@@ -109,7 +114,8 @@ class WTAResult:
 
 
 # ----------------------------------------------------------------------------- pieces
-def assign_classes(winners, labels, n_neurons: int, n_classes: int) -> np.ndarray:
+def assign_classes(winners: ArrayLike, labels: ArrayLike, n_neurons: int,
+                   n_classes: int) -> np.ndarray:
     """Most frequent label among the samples each neuron won; -1 if it won none.
 
     Ties go to the smallest label (as ``np.argmax`` does in the notebook).
@@ -138,7 +144,8 @@ def assign_classes(winners, labels, n_neurons: int, n_classes: int) -> np.ndarra
     return classes
 
 
-def summarize(score: str, neuron_classes, test_winners, y_test, n_classes: int) -> WTAResult:
+def summarize(score: str, neuron_classes: ArrayLike, test_winners: ArrayLike,
+              y_test: ArrayLike, n_classes: int) -> WTAResult:
     """Build a :class:`WTAResult` from neuron classes and the test samples' winners.
 
     Parameters
@@ -276,8 +283,9 @@ def _evaluate(scorer, score, x_train, y_train, x_test, y_test, n_classes) -> WTA
 
 
 # ----------------------------------------------------------------------------- API
-def wta(model_or_weights, x_train, y_train, x_test, y_test, *, score="cosine",
-        n_classes=None) -> WTAResult:
+def wta(model_or_weights: PrototypeModel | ArrayLike, x_train: ArrayLike,
+        y_train: ArrayLike, x_test: ArrayLike, y_test: ArrayLike, *,
+        score: str = "cosine", n_classes: int | None = None) -> WTAResult:
     """WTA evaluation of a model or weight matrix with one score.
 
     Parameters
@@ -310,7 +318,9 @@ def wta(model_or_weights, x_train, y_train, x_test, y_test, *, score="cosine",
     return _evaluate(scorer, score, *data)
 
 
-def wta_all(model, x_train, y_train, x_test, y_test, *, n_classes=None) -> dict:
+def wta_all(model: PrototypeModel | ArrayLike, x_train: ArrayLike, y_train: ArrayLike,
+            x_test: ArrayLike, y_test: ArrayLike, *,
+            n_classes: int | None = None) -> dict[str, WTAResult]:
     """Every applicable WTA score of ``model``: ``{"cosine": ..., "raw": ...[, "response"]}``.
 
     Inputs are validated once; parameters as for :func:`wta`.
@@ -326,13 +336,15 @@ def wta_all(model, x_train, y_train, x_test, y_test, *, n_classes=None) -> dict:
     return {s: _evaluate(scorer, s, *data) for s in SCORES if scorer.available(s)}
 
 
-def available_scores(model_or_weights) -> tuple[str, ...]:
+def available_scores(model_or_weights: PrototypeModel | ArrayLike) -> tuple[str, ...]:
     """The scores of :data:`SCORES` that apply to ``model_or_weights``."""
     scorer = _Scorer(model_state(model_or_weights))
     return tuple(s for s in SCORES if scorer.available(s))
 
 
-def cosine_wta(weights, x_train, y_train, x_test, y_test, *, n_classes=None) -> WTAResult:
+def cosine_wta(weights: PrototypeModel | ArrayLike, x_train: ArrayLike, y_train: ArrayLike,
+               x_test: ArrayLike, y_test: ArrayLike, *,
+               n_classes: int | None = None) -> WTAResult:
     """WTA with the cosine score; ``wta(weights, ..., score="cosine")``.
 
     Parameters

@@ -4,8 +4,13 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ._validation import check_inputs, check_labels
+
+if TYPE_CHECKING:
+    from .base import PrototypeModel
 
 #: The series of a training history (``TrainingHistory.as_dict``), in order.
 HISTORY_KEYS = ("samples", "seconds", "accuracy")
@@ -62,7 +67,7 @@ class TrainingHistory:
         self._elapsed = self.seconds[-1] if self.seconds else 0.0
         self._since = time.perf_counter()
 
-    def record(self, model, samples: int) -> float:
+    def record(self, model: PrototypeModel, samples: int) -> float:
         """Append a point for ``model`` after ``samples`` samples; returns the accuracy."""
         self._elapsed += time.perf_counter() - self._since
         accuracy = math.nan
@@ -81,13 +86,13 @@ class TrainingHistory:
                 "accuracy": list(self.accuracy)}
 
 
-def show_accuracy(bar, accuracy: float) -> None:
+def show_accuracy(bar: Any, accuracy: float) -> None:
     """Put the latest test accuracy on a tqdm progress bar (if there is one)."""
     if not math.isnan(accuracy):
         bar.set_postfix_str(f"cosine WTA {100 * accuracy:.2f}%")
 
 
-def check_history(history) -> dict:
+def check_history(history: Mapping) -> dict:
     """Validate a model's ``history_`` (as saved and loaded) and return it as plain lists.
 
     Parameters

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
 
-def save(model, path: str | os.PathLike) -> None:
+def save(model: PrototypeModel, path: str | os.PathLike) -> None:
     """Write ``model``'s parameters and state to ``path`` as ``.npz`` (atomic).
 
     Parameters

@@ -6,10 +6,10 @@ A function counts as public when its name does not start with ``_`` and it is
 defined at the top level of a public module or in the body of a public class (a
 module or class whose name does not start with ``_``; ``__init__`` and
 ``__main__`` modules are public). Dunder methods, nested functions and private
-modules (``fastsd/_io.py``, ...) are not counted. Prints ``annotated / public``
-over the whole package (``--exclude kernels`` leaves out modules with that
-part in their dotted name, e.g. the compiled Numba internals), and with ``--missing`` every public function without a
-return annotation as ``path:line name``.
+modules (``fastsd/_io.py``, ...) are not counted. Prints ``annotated of public``
+over the whole package (``--exclude kernels`` leaves out the modules with that part
+in their dotted name, e.g. the compiled Numba internals), and with ``--missing``
+every public function without a return annotation as ``path:line name``.
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 
 from .._version import __version__
 
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fastsd`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 
-def add_saved_model_command(subparsers, name: str, help: str,
+def add_saved_model_command(subparsers: argparse._SubParsersAction, name: str, help: str,
                             description: str) -> argparse.ArgumentParser:
     """A sub-command that reads a model file written by ``fastsd train`` (``MODEL``)."""
     parser = subparsers.add_parser(name, help=help, description=description,

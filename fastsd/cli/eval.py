@@ -1,12 +1,18 @@
 """``fastsd eval``: WTA accuracies, linear probe and per-class errors of a saved model."""
 from __future__ import annotations
 
+import argparse
+import os
 import time
+from typing import TYPE_CHECKING
 
 from .common import add_data_argument, add_saved_model_command, load_data
 
+if TYPE_CHECKING:
+    from ..base import PrototypeModel
 
-def register(subparsers) -> None:
+
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``fastsd eval`` to the subcommand parsers."""
     p = add_saved_model_command(
         subparsers, "eval", help="evaluate a saved model on MNIST or --dataset",
@@ -23,7 +29,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def describe(model, path) -> str:
+def describe(model: PrototypeModel, path: str | os.PathLike) -> str:
     """One line naming the model: type, neurons, dtype, samples seen."""
     params = model.get_params()
     seen = getattr(model, "samples_seen_", None)
@@ -34,7 +40,7 @@ def describe(model, path) -> str:
     return f"model: {path} ({', '.join(parts)})"
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Evaluate a saved model (WTA scores, probe, class errors); returns the exit code."""
     from .. import load
     from ..evaluate import wta_all

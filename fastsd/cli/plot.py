@@ -1,10 +1,11 @@
 """``fastsd plot``: pictures of a saved model (weights, confusion, class errors, curve)."""
 from __future__ import annotations
 
+import argparse
 import os
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``fastsd plot`` to the subcommand parsers."""
     from .common import add_data_argument, add_saved_model_command
 
@@ -21,7 +22,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Draw the pictures of a saved model; returns the exit code."""
     from .. import load
     from ..evaluate import wta

@@ -1,13 +1,14 @@
 """``fastsd sweep``: run a hyper-parameter sweep from a TOML config, or summarize one."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 from .common import positive_int
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``fastsd sweep`` to the subcommand parsers."""
     p = subparsers.add_parser(
         "sweep", help="run a hyper-parameter sweep on Dask, or summarize its results",
@@ -66,7 +67,7 @@ def _summary(path, args) -> None:
         print(f"plot written to {out}")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run a sweep config and/or summarise its results; returns the exit code."""
     from ..sweep import SweepError, load_config, sweep
 

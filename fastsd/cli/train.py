@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -16,7 +17,7 @@ from .common import add_data_argument, load_data
 from .rule_args import add_rule_arguments, flag, rule_params
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``fastsd train`` (with every registered rule's flags) to the subcommand parsers."""
     names = rule_names()
     presets = sorted({p for cls in rule_classes().values() for p in cls.presets})
@@ -67,7 +68,7 @@ def parse_grid(text: str | None) -> tuple[int, int] | None:
     return rows, cols
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Train the chosen rule on the data set (or resume), report, save model and picture;
     returns the exit code."""
     from ..evaluate import cosine_wta

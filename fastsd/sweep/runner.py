@@ -9,6 +9,7 @@ import os
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,9 +45,9 @@ def sweep(grid: Mapping[str, Sequence] | None = None, *,
           settings: Sequence[Mapping] | None = None, seeds: Sequence[int] = DEFAULT_SEEDS,
           base: Mapping | None = None, epochs: int | None = None,
           samples_per_epoch: int | None = None,
-          results: str | os.PathLike = "sweep.jsonl", client=None,
+          results: str | os.PathLike = "sweep.jsonl", client: Any = None,
           scheduler: str | None = None, n_workers: int | None = None,
-          probe: bool = False, data=None, progress: bool = True, retries: int = 1,
+          probe: bool = False, data: Any = None, progress: bool = True, retries: int = 1,
           connect_timeout: float = 5.0, rule: str = "sd", evaluate: str = "validation",
           validation: int | float = DEFAULT_VALIDATION) -> list[dict]:
     """Run every (setting, seed) not yet in ``results`` on Dask; return all records.

@@ -88,8 +88,8 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def summarize(records_or_path, *, by: str | Sequence[str] | None = None,
-              metric: str = "cosine") -> list[dict]:
+def summarize(records_or_path: str | os.PathLike | Sequence[Mapping], *,
+              by: str | Sequence[str] | None = None, metric: str = "cosine") -> list[dict]:
     """Mean, standard deviation (ddof=1) and count over seeds, best first.
 
     Parameters

@@ -14,6 +14,7 @@ import warnings
 import weakref
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from .._threads import one_blas_thread
 from .._version import __version__
 from ..passes import TrainingDiverged
 from ..rules import DEFAULT_RULE, rule_class
+
+if TYPE_CHECKING:
+    from ..base import PrototypeModel
 
 #: WTA scores every run is evaluated with (``fastsd.evaluate.wta``'s ``score``).
 SCORES = ("cosine", "response")
@@ -60,7 +64,7 @@ def _limit_threads() -> tuple[int, int]:
         return -1, -1
 
 
-def available_scores(model) -> tuple[str, ...]:
+def available_scores(model: PrototypeModel) -> tuple[str, ...]:
     """The WTA scores that apply to ``model`` (``"response"`` only if its rule has one)."""
     from ..evaluate import available_scores as scores
     return scores(model)
@@ -79,7 +83,8 @@ def _worker_address() -> str | None:
         return None
 
 
-def run_one(spec: Mapping, x_train, y_train, x_test, y_test, probe: bool = False) -> dict:
+def run_one(spec: Mapping, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+            y_test: np.ndarray, probe: bool = False) -> dict:
     """Train and evaluate one run; the Dask task of :func:`~fastsd.sweep.sweep`.
 
     Usable alone. A run whose training diverges is returned with
