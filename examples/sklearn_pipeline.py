@@ -1,6 +1,6 @@
 """Use a fastsd model as the first step of a scikit-learn pipeline.
 
-    python examples/sklearn_pipeline.py          # N = 100 on all of MNIST, a minute
+    python examples/sklearn_pipeline.py          # N = 100 on all of MNIST: minutes
     python examples/sklearn_pipeline.py --small  # 2 000 images, N = 25: seconds
 
 SparseDream learns its prototypes without labels; the pipeline standardises what the

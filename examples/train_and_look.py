@@ -1,6 +1,6 @@
 """Train SparseDream on MNIST, print its test accuracy and draw its weights.
 
-    python examples/train_and_look.py            # N = 100 on all of MNIST, seconds
+    python examples/train_and_look.py            # N = 100 on all of MNIST: ~30 s
     python examples/train_and_look.py --small    # 2 000 images, N = 25
 
 Each neuron's weights are drawn as a 28x28 tile, labelled with the class the
