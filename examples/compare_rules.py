@@ -1,6 +1,6 @@
 """Compare SparseDream, Krotov-Hopfield and k-means on the same data and seeds.
 
-    python examples/compare_rules.py             # N = 100, seeds 0 1 2: a few minutes
+    python examples/compare_rules.py             # N = 100, seeds 0 1 2: 5-15 minutes
     python examples/compare_rules.py --small     # 2 000 images, N = 25: seconds
 
 Every method learns N prototypes without labels, each rule with its defaults for N

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -352,9 +352,10 @@ def plot_class_errors(misclassified: ArrayLike, totals: ArrayLike | None = None,
     return _finish(fig, path, fmt, dpi, title)
 
 
-def plot_param_curve(x: ArrayLike, mean: ArrayLike, sd: ArrayLike, path: _OutputPath = None, *,
-                     xlabel: str, ylabel: str = "accuracy (%)", logx: bool = False,
-                     label: str | None = None, title: str | None = None,
+def plot_param_curve(x: ArrayLike, mean: ArrayLike | Mapping[str, ArrayLike],
+                     sd: ArrayLike | Mapping[str, ArrayLike] | None,
+                     path: _OutputPath = None, *, xlabel: str, ylabel: str = "accuracy (%)",
+                     logx: bool = False, label: str | None = None, title: str | None = None,
                      dpi: int = 150) -> Figure:
     """Mean +- standard deviation against one hyper-parameter.
 
@@ -384,6 +385,7 @@ def plot_param_curve(x: ArrayLike, mean: ArrayLike, sd: ArrayLike, path: _Output
     pos = _real_array("x", x, 1)
     if pos.size == 0 or (logx and (pos <= 0).any()):
         raise ValueError("x must be non-empty" + (" and > 0 for logx" if logx else ""))
+    series: list[tuple[str | None, Any, Any]]  # (name, mean, sd) as given
     if isinstance(mean, Mapping):
         if not mean or not (sd is None or isinstance(sd, Mapping) and set(sd) == set(mean)):
             raise ValueError("mean must be a non-empty dict and sd None or a dict with the "
@@ -393,11 +395,11 @@ def plot_param_curve(x: ArrayLike, mean: ArrayLike, sd: ArrayLike, path: _Output
         raise TypeError("sd is a dict but mean is not")
     else:
         series = [(label, mean, sd)]
-    checked = []
-    for name, mu, s in series:
+    checked: list[tuple[str | None, np.ndarray, np.ndarray | None]] = []
+    for name, given_mean, given_sd in series:
         tag = "" if name is None else f"[{name!r}]"
-        mu, s = (None if a is None else _real_array(f"{what}{tag}", a, 1, allow_nan=True)
-                 for what, a in (("mean", mu), ("sd", s)))
+        mu = _real_array(f"mean{tag}", given_mean, 1, allow_nan=True)
+        s = None if given_sd is None else _real_array(f"sd{tag}", given_sd, 1, allow_nan=True)
         for what, a in (("mean", mu), ("sd", s)):
             if a is not None and a.shape != pos.shape:
                 raise ValueError(f"{what}{tag} has {a.size} values, x has {pos.size}")

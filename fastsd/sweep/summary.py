@@ -267,8 +267,10 @@ def plot_sweep(records_or_path: str | os.PathLike | Sequence[Mapping], param: st
         ylabel = f"{metric.replace('_', ' ')} (s)"
     else:
         ylabel = f"{metric} {rows[0]['evaluated_on']} accuracy (%)"
-    if len(means) == 1:
-        (label, mu), = means.items()
-        means, sds = mu, sds[label]
-    return plot_param_curve(xs, means, sds, path, xlabel=param, ylabel=ylabel, logx=logx,
+    y: np.ndarray | dict[str, np.ndarray] = means
+    err: np.ndarray | dict[str, np.ndarray] = sds
+    if len(means) == 1:  # one series, without a legend
+        (label, y), = means.items()
+        err = sds[label]
+    return plot_param_curve(xs, y, err, path, xlabel=param, ylabel=ylabel, logx=logx,
                             title=title, dpi=dpi)
