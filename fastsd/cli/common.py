@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._dataset import Dataset
+    from ..base import PrototypeModel
 
 
 def add_saved_model_command(subparsers: argparse._SubParsersAction, name: str, help: str,
@@ -32,7 +37,7 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
                              "data is accepted")
 
 
-def load_data(args, model=None):
+def load_data(args: argparse.Namespace, model: PrototypeModel | None = None) -> Dataset:
     """The data set the ``--dataset`` / ``--data`` arguments name (its source printed);
     with ``model``, refuse images whose pixel count differs from the model's inputs."""
     from ..datasets import load
