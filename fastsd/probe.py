@@ -24,9 +24,7 @@ from ._interrupt import map_rows
 from ._model_state import eval_inputs, model_state
 from ._threads import one_blas_thread
 from ._validation import check_labels, check_number
-from .kernels import wta as kernel
-
-FEATURES = ("response", "logit", "drive")
+from .features import FEATURES, check_features, drive_map, feature_map
 
 __all__ = ["ProbeResult", "linear_probe", "softmax_loss_grad", "FEATURES"]
 
@@ -135,36 +133,17 @@ def _feature_map(model_or_features, features):
 
 def _model_features(obj, features):
     """:func:`_feature_map` of a model or weights array, on all rows at once."""
-    if features is None:
-        features = "logit" if hasattr(obj, "_logits") else "drive"
-    if not isinstance(features, str):
-        raise TypeError(f"features must be one of {FEATURES}, got {features!r}")
-    if features not in FEATURES:
-        raise ValueError(f"unknown features {features!r}; choose from {', '.join(FEATURES)}")
     state = model_state(obj)  # validated weights (and thresholds, inhibition) or an error
-    WT = np.ascontiguousarray(state["weights"].T, dtype=np.float64)
-
-    def drive(X):
-        return kernel.drives(X, WT, np.empty((X.shape[0], WT.shape[1])))
-
-    if features == "drive":
-        return drive, "drive", state
     model = state.get("model")
-    if features == "response":
-        if model is None:
+    if features is None:
+        features = "logit" if hasattr(model, "_logits") else "drive"
+    if model is None:
+        if features == "response":
             raise ValueError(f"features='response' needs a fitted fastsd model; "
-                             f"{state['what']} has no response (use features='drive')")
-        return model.transform, "response", state
-    logits = getattr(model, "_logits", None)
-    if logits is None:
-        raise ValueError(f"features='logit' needs a model whose rule defines logits "
-                         f"(SparseDream); {state['what']} has none (use features='drive' "
-                         "or 'response')")
-
-    def logit(X):
-        return logits(state["state"], X)
-
-    return logit, "logit", state
+                             f"{state['what']} has none (use features='drive')")
+        check_features(obj, features)  # the type, unknown kind or logit error
+        return drive_map(state["weights"]), "drive", state
+    return feature_map(model, state["state"], features), features, state
 
 
 def _features(fmap, X, name) -> np.ndarray:
