@@ -61,6 +61,10 @@ class PrototypeModel(Transformer):
     #: What a fit replaces besides the state; a fit that fails puts them back.
     _FIT_ATTRIBUTES: ClassVar[tuple[str, ...]] = ("samples_seen_", "_rng", "history_",
                                                   "_fit_progress")
+    #: ``fit``'s epochs and ``transform``'s features for a rule whose constructor does
+    #: not take ``epochs`` and ``features`` (every built-in rule does).
+    epochs = 1
+    features = "response"
     #: Named settings (parameters and ``epochs``/``samples_per_epoch``), e.g. a paper's.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
@@ -81,8 +85,9 @@ class PrototypeModel(Transformer):
             if isinstance(params[name], str) and not is_auto(params[name]):
                 raise TypeError(f'{name} must be a number or "auto", got '
                                 f"{params[name]!r}")
-        epochs = params.pop("epochs")  # "auto" epochs: resolved by each fit's data
-        return {**self.scaled_defaults.resolve(params, n_neurons), "epochs": epochs}
+        # "auto" epochs are resolved by each fit, for its data (:meth:`_epochs`)
+        epochs = {"epochs": params.pop("epochs")} if "epochs" in params else {}
+        return {**self.scaled_defaults.resolve(params, n_neurons), **epochs}
 
     def _epochs(self, epochs, samples_per_epoch: int) -> int:
         """The epochs of a fit: ``fit``'s ``epochs`` if given, else the constructor's;

@@ -6,12 +6,12 @@ Features are standardised with the training set's mean and standard deviation (c
 features stay 0), which makes one ``l2`` meaningful across models whose responses live
 on very different scales, and lets L-BFGS converge in a few hundred steps.
 
-Why not scikit-learn: fastsd would gain a large dependency (and its compiled wheels)
-for one ~20-line loss. The convex objective is minimised with
-``scipy.optimize.minimize(method="L-BFGS-B")`` and its exact analytic gradient, which is
-what scikit-learn's ``LogisticRegression`` does with its default lbfgs solver. The two
-matrix products per step run in float32 on the transposed features (everything else in
-float64) with BLAS held to one thread: 200 steps on 60000 x 100 take 2-5 s.
+The convex objective is minimised with ``scipy.optimize.minimize(method="L-BFGS-B")``
+and its exact analytic gradient, which is what scikit-learn's ``LogisticRegression``
+does with its default lbfgs solver; this ~20-line loss is kept because its two matrix
+products per step run in float32 on the transposed features (everything else in
+float64) with BLAS held to one thread: 200 steps on 60000 x 100 take 2-5 s. The same
+features through scikit-learn: a model's ``transform`` (:mod:`fastsd.features`).
 """
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
     y_train, y_test : array-like of int (n,)
         Non-negative integer labels.
     features : {"logit", "response", "drive"} or None, default None
-        ``"response"``: the network's response (``model.transform``); ``"logit"``:
+        ``"response"``: the network's response; ``"logit"``:
         the rule's logits, for SparseDream ``a - L p - t`` (``logit(o)`` without
         saturation); ``"drive"``: ``a = W x``. None: ``"logit"`` if the rule defines
         logits, else ``"drive"``. Ignored for a callable or None model.

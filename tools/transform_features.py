@@ -33,6 +33,11 @@ from fastsd.probe import linear_probe
 from fastsd.rules import rule_class
 
 
+def _mean_sd(values) -> str:
+    sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.2f} ± {sd:.2f}%"
+
+
 def _split(name: str):
     data = load_mnist()
     if name == "validation":
@@ -102,12 +107,11 @@ def main(argv=None) -> None:
             for variant in ("logreg", "scaled_logreg"):
                 acc = [100 * r["features"][kind][variant][0] for r in rows]
                 conv = all(r["features"][kind][variant][1] for r in rows)
-                cells.append(f"{np.mean(acc):.2f} ± {np.std(acc, ddof=1) if len(acc) > 1 else 0:.2f}%"
-                             + ("" if conv else " (not converged)"))
+                cells.append(_mean_sd(acc) + ("" if conv else " (not converged)"))
             print(f"| {rule} | {kind} | " + " | ".join(cells) + " |")
         probe = [100 * r["probe"]["accuracy"] for r in rows]
         print(f"| {rule} | linear_probe ({rows[0]['probe']['features']}) | "
-              f"{np.mean(probe):.2f} ± {np.std(probe, ddof=1) if len(probe) > 1 else 0:.2f}% |")
+              f"{_mean_sd(probe)} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(records, fh, indent=1)
