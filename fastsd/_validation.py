@@ -87,36 +87,61 @@ def check_random_state(random_state: Any) -> np.random.Generator:
 
 
 def check_inputs(X: Any, *, dtype: np.dtype, n_features: int | None = None,
-                 name: str = "X", max_value: float | None = 1.0) -> np.ndarray:
+                 name: str = "X", max_value: float | None = 1.0,
+                 model: Any = None) -> np.ndarray:
     """Validate a sample matrix and return it as a C-contiguous array of ``dtype``.
+
+    Messages use scikit-learn's wording where its estimator checks look for it
+    (complex data, ``Expected 2D array``, ``0 sample(s)``, ``X has N features, but
+    ... is expecting M features as input``, ``Negative values in data passed to``).
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-        Pixel intensities, non-negative (and at most ``max_value`` unless None).
+        Pixel intensities, non-negative (and at most ``max_value`` unless None). An
+        object array is converted to numbers if it holds only numbers.
     dtype : np.dtype
         The model's dtype; ``X`` is converted to it (a copy only if needed).
     n_features : int, optional
         Required number of columns (the model's input size).
+    name : str, default "X"
+        The argument's name, for messages.
+    max_value : float or None, default 1.0
+        Largest value allowed (None: no upper bound).
+    model : object, optional
+        The estimator the data is passed to, named in messages.
     """
     if isinstance(X, (str, bytes)) or X is None:
         raise TypeError(f"{name} must be a 2-D numeric array, got {type(X).__name__}")
     _refuse_sparse(X, name)
+    what = "the model" if model is None else type(model).__name__
     arr = np.asarray(X)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
-                                   or arr.dtype == np.bool_):
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold numbers, got dtype object ({exc})") from None
     if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+        raise ValueError(f"Complex data not supported: {name} must be real, got dtype "
+                         f"{arr.dtype}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
-        hint = " (flatten images to rows, e.g. X.reshape(len(X), -1))" if arr.ndim > 2 else ""
+        hint = (" (flatten images to rows, e.g. X.reshape(len(X), -1))" if arr.ndim > 2
+                else f": Expected 2D array, got {arr.ndim}D array instead. Reshape your "
+                "data either using array.reshape(-1, 1) if it has a single feature or "
+                "array.reshape(1, -1) if it is a single sample")
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape "
                          f"{arr.shape}{hint}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {arr.shape}")
+    for axis, what_ in enumerate(("sample", "feature")):
+        if arr.shape[axis] == 0:
+            raise ValueError(f"{name} is empty: found array with 0 {what_}(s) "
+                             f"(shape={arr.shape}) while a minimum of 1 is required.")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features but the model expects "
-                         f"{n_features}")
+                         f"{n_features}" if model is None else
+                         f"{name} has {arr.shape[1]} features, but {what} is expecting "
+                         f"{n_features} features as input")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     high = _finite_nonnegative_max(arr)
     if high is not None:  # the common case, in one pass
@@ -128,8 +153,9 @@ def check_inputs(X: Any, *, dtype: np.dtype, n_features: int | None = None,
                          f"first at index {tuple(int(i) for i in np.argwhere(bad)[0])}")
     low = float(arr.min())
     if low < 0:
-        raise ValueError(f"{name} has negative values (min {low:g}); pixel intensities "
-                         "must be in [0, 1]")
+        raise ValueError(f"Negative values in data passed to {what}: {name} has "
+                         f"negative values (min {low:g}); pixel intensities must be in "
+                         "[0, 1]")
     _check_max(name, float(arr.max()), max_value)
     return arr
 
@@ -189,13 +215,16 @@ def check_labels(y: Any, n_samples: int, *, name: str = "y") -> np.ndarray:
         raise TypeError(f"{name} must be a 1-D array of integer class labels, got "
                         f"{type(y).__name__}")
     arr = np.asarray(y)
+    if arr.dtype == object:  # e.g. integers in an object array: numbers if they are
+        arr = np.array(arr.tolist())
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.shape[0] != n_samples:
         raise ValueError(f"{name} has {arr.shape[0]} labels for {n_samples} samples")
     integral = np.issubdtype(arr.dtype, np.integer)
     if not integral and not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+        raise TypeError(f"Unknown label type: {name} must hold integer class labels, got "
+                        f"dtype {arr.dtype}")
     if not integral and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
         raise TypeError(f"{name} must hold integer class labels, got non-integral "
                         f"values of dtype {arr.dtype}")

@@ -1,8 +1,8 @@
 """The estimator base of every fastsd rule: parameters, state, the training skeleton.
 
-Models follow scikit-learn's conventions: the constructor only stores its arguments,
-``get_params``/``set_params`` read and change them, and learned state lives in
-attributes ending in ``_``. State may be assigned by the user to start training from a
+Models are scikit-learn estimators: the constructor only stores its arguments,
+``get_params``/``set_params`` (scikit-learn's) read and change them, and learned state
+lives in attributes ending in ``_``. State may be assigned by the user to start training from a
 chosen point; it is validated when next used.
 """
 from __future__ import annotations
@@ -15,23 +15,24 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._interrupt import map_rows
 from .fit_progress import FitProgress, data_digest
 from .fitting import (all_or_nothing, check_checkpoint_path, check_resumable, check_saveable,
                       prepare, run_fit)
 from .history import TrainingHistory
 from ._memory import check_memory, warn_slow
+from ._transformer import NotFittedError, Transformer
 from ._validation import check_inputs, check_number, check_random_state
+from .features import check_features
 from .passes import Pass, Schedule, check_order, run_pass
 from .scaling import EPOCHS, ScaledDefaults, is_auto
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a model is used before it has any learned state."""
-
-
-class PrototypeModel:
+class PrototypeModel(Transformer):
     """Base class: parameter handling, state checks and ``.npz`` persistence.
+
+    A scikit-learn transformer (:class:`fastsd._transformer.Transformer`). Every rule
+    takes the constructor parameters ``epochs`` (``fit``'s number of epochs, an int
+    or ``"auto"``) and ``features`` (what ``transform`` returns).
 
     A rule subclasses it and supplies (``docs/contributing.md`` walks through one):
 
@@ -40,8 +41,8 @@ class PrototypeModel:
     - ``__init__`` storing its parameters, and ``_check_params()`` returning them
       validated (with ``n_neurons``, ``dtype`` and ``batch_size``);
     - ``_init_state(n_features, rng, dtype)``, ``_make_pass(state, params, schedule)``
-      returning a :class:`fastsd.passes.Pass`, and ``_respond(state, X)`` for
-      :meth:`transform`;
+      returning a :class:`fastsd.passes.Pass`, and ``_respond(state, X)``, the
+      response (:mod:`fastsd.features`);
     - optionally ``_winners(state, X)`` (the WTA score ``"response"``), ``_logits(state,
       X)`` (the probe's ``"logit"`` features), ``scaled_defaults`` (settings by N, used
       by ``"auto"`` parameters and default epochs) and ``presets``.
@@ -60,6 +61,10 @@ class PrototypeModel:
     #: What a fit replaces besides the state; a fit that fails puts them back.
     _FIT_ATTRIBUTES: ClassVar[tuple[str, ...]] = ("samples_seen_", "_rng", "history_",
                                                   "_fit_progress")
+    #: ``fit``'s epochs and ``transform``'s features for a rule whose constructor does
+    #: not take ``epochs`` and ``features`` (every built-in rule does).
+    epochs = 1
+    features = "response"
     #: Named settings (parameters and ``epochs``/``samples_per_epoch``), e.g. a paper's.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
@@ -67,24 +72,6 @@ class PrototypeModel:
     @classmethod
     def _param_names(cls) -> list[str]:
         return list(_init_param_names(cls))
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Parameters of this model, as given to the constructor."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params) -> "PrototypeModel":
-        """Set parameters by name; unknown names raise ``ValueError``."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"unknown parameter {name!r} for {type(self).__name__}; "
-                                 f"valid parameters: {', '.join(valid)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _check_params(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -98,7 +85,17 @@ class PrototypeModel:
             if isinstance(params[name], str) and not is_auto(params[name]):
                 raise TypeError(f'{name} must be a number or "auto", got '
                                 f"{params[name]!r}")
-        return self.scaled_defaults.resolve(params, n_neurons)
+        # "auto" epochs are resolved by each fit, for its data (:meth:`_epochs`)
+        epochs = {"epochs": params.pop("epochs")} if "epochs" in params else {}
+        return {**self.scaled_defaults.resolve(params, n_neurons), **epochs}
+
+    def _epochs(self, epochs, samples_per_epoch: int) -> int:
+        """The epochs of a fit: ``fit``'s ``epochs`` if given, else the constructor's;
+        ``"auto"`` is :meth:`default_epochs` of ``samples_per_epoch``."""
+        epochs = self.epochs if epochs is None else epochs
+        if is_auto(epochs):
+            return self.default_epochs(samples_per_epoch)
+        return check_number("epochs", epochs, low=1, high=2**40, integer=True)
 
     def default_epochs(self, samples_per_epoch: int) -> int:
         """Epochs ``fastsd.train`` and ``fastsd train`` run on ``samples_per_epoch``
@@ -143,8 +140,9 @@ class PrototypeModel:
         return out
 
     # -- training skeleton ----------------------------------------------------------
-    def fit(self, X, y=None, *, epochs=1, samples_per_epoch=None, eval_set=None,
-            progress=False, checkpoint=None):
+    def fit(self, X, y=None, *, epochs: int | str | None = None,
+            samples_per_epoch: int | None = None, eval_set=None, progress: bool = False,
+            checkpoint: str | os.PathLike | None = None) -> "PrototypeModel":
         """Initialise from ``random_state`` and train for ``epochs`` epochs.
 
         Each epoch draws a fresh permutation of all rows of ``X`` and runs its first
@@ -157,7 +155,9 @@ class PrototypeModel:
         y : array-like, optional
             Training labels: not used by the rule; with ``eval_set`` they let ``fit``
             record the cosine WTA test accuracy after every epoch in ``history_``.
-        epochs : int, default 1
+        epochs : int, "auto" or None, default None
+            Overrides the constructor's ``epochs`` for this fit (None: use it).
+            "auto": :meth:`default_epochs` of the samples per epoch.
         samples_per_epoch : int or None
         eval_set : (x_test, y_test), optional
             Held-out data for the learning curve (see
@@ -182,11 +182,13 @@ class PrototypeModel:
         holds the last complete epoch.
         """
         params = self._check_params()
+        check_features(self, self.features)
+        self._epochs(epochs, 1)  # a bad value fails before X is converted
         self._check_resources(params, X)  # before converting X
-        X = check_inputs(X, dtype=params["dtype"])
-        epochs = check_number("epochs", epochs, low=1, high=2**40, integer=True)
+        X = check_inputs(X, dtype=params["dtype"], model=self)
         per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
             "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
+        epochs = self._epochs(epochs, per_epoch)
         _check_batch(params, per_epoch, "samples per epoch")
         self._check_resources(params, X, per_epoch)
         history = TrainingHistory(X, y, eval_set)
@@ -230,7 +232,8 @@ class PrototypeModel:
         """
         params = self._check_params()
         self._check_resources(params, X)
-        X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_)
+        X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_,
+                         model=self)
         fit_progress = check_resumable(self, X)
         history = TrainingHistory(X, y, eval_set, previous=getattr(self, "history_", None))
         checkpoint = check_checkpoint_path(checkpoint)
@@ -262,7 +265,7 @@ class PrototypeModel:
         self._check_resources(params, X, None if order is None else np.size(order))
         fresh = not self._has_state()
         X = check_inputs(X, dtype=params["dtype"],
-                         n_features=None if fresh else self.n_features_in_)
+                         n_features=None if fresh else self.n_features_in_, model=self)
         self._check_resources(params, X, X.shape[0] if order is None else np.size(order))
         if order is not None:
             order = check_order(order, X.shape[0])
@@ -363,28 +366,6 @@ class PrototypeModel:
     def _respond(self, state: dict, X: np.ndarray) -> np.ndarray:  # pragma: no cover
         """Hook: the network's response to ``X`` (n_samples, n_neurons)."""
         raise NotImplementedError
-
-    # -- inference ------------------------------------------------------------------
-    def transform(self, X) -> np.ndarray:
-        """The network's response to ``X``, (n_samples, n_neurons) (see the class).
-
-        Computed in chunks of rows, so that Ctrl-C stops it within about a second with
-        a ``KeyboardInterrupt`` (:func:`fastsd._interrupt.map_rows`)."""
-        params = self._check_params()
-        state = self._checked_state(params["n_neurons"], params["dtype"])
-        X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_)
-        return map_rows(lambda rows: self._respond(state, rows), X)
-
-    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
-        """``fit(X, **fit_params).transform(X)``."""
-        return self.fit(X, y, **fit_params).transform(X)
-
-    @property
-    def n_features_in_(self) -> int:
-        """Number of input features the state was learned for."""
-        if not self._has_state():
-            raise NotFittedError(f"this {type(self).__name__} is not fitted")
-        return int(np.shape(getattr(self, next(iter(self._state))))[1])
 
     # -- persistence --------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:

@@ -46,6 +46,13 @@ class KrotovHopfield(base.PrototypeModel):
         shorter when the pass length is not a multiple (the notebook dropped it).
     prec : float, default 1e-30
         Floor of the normaliser ``max|ds|`` (> 0).
+    epochs : int or "auto", default 1
+        Epochs of :meth:`fit` (>= 1; ``fit(X, epochs=...)`` overrides it for one
+        call). "auto": :meth:`default_epochs` for the samples per epoch, the number
+        of epochs ``fastsd.train`` runs (``docs/scaling.md``).
+    features : "response", "drive", default "response"
+        What :meth:`transform` returns (:mod:`fastsd.features`): the hidden
+        drives ``X Sᵀ`` (the response) or ``a = W x`` (the same for ``p = 2``).
     dtype : {"float64", "float32"}, default "float64"
         Dtype of the weights and of the arithmetic.
     random_state : int or None
@@ -90,7 +97,8 @@ class KrotovHopfield(base.PrototypeModel):
                                 prec=1e-30, dtype="float64")}
 
     def __init__(self, n_neurons=100, *, eps0="auto", delta="auto", p=2.0, k=2, batch_size=100,
-                 prec=1e-30, dtype="float64", random_state=None):
+                 prec=1e-30, epochs=1, features="response", dtype="float64",
+                 random_state=None):
         self.n_neurons = n_neurons
         self.eps0 = eps0
         self.delta = delta
@@ -98,6 +106,8 @@ class KrotovHopfield(base.PrototypeModel):
         self.k = k
         self.batch_size = batch_size
         self.prec = prec
+        self.epochs = epochs
+        self.features = features
         self.dtype = dtype
         self.random_state = random_state
 

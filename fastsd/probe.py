@@ -6,12 +6,12 @@ Features are standardised with the training set's mean and standard deviation (c
 features stay 0), which makes one ``l2`` meaningful across models whose responses live
 on very different scales, and lets L-BFGS converge in a few hundred steps.
 
-Why not scikit-learn: fastsd would gain a large dependency (and its compiled wheels)
-for one ~20-line loss. The convex objective is minimised with
-``scipy.optimize.minimize(method="L-BFGS-B")`` and its exact analytic gradient, which is
-what scikit-learn's ``LogisticRegression`` does with its default lbfgs solver. The two
-matrix products per step run in float32 on the transposed features (everything else in
-float64) with BLAS held to one thread: 200 steps on 60000 x 100 take 2-5 s.
+The convex objective is minimised with ``scipy.optimize.minimize(method="L-BFGS-B")``
+and its exact analytic gradient, which is what scikit-learn's ``LogisticRegression``
+does with its default lbfgs solver; this ~20-line loss is kept because its two matrix
+products per step run in float32 on the transposed features (everything else in
+float64) with BLAS held to one thread: 200 steps on 60000 x 100 take 2-5 s. The same
+features through scikit-learn: a model's ``transform`` (:mod:`fastsd.features`).
 """
 from __future__ import annotations
 
@@ -24,9 +24,7 @@ from ._interrupt import map_rows
 from ._model_state import eval_inputs, model_state
 from ._threads import one_blas_thread
 from ._validation import check_labels, check_number
-from .kernels import wta as kernel
-
-FEATURES = ("response", "logit", "drive")
+from .features import FEATURES, check_features, drive_map, feature_map
 
 __all__ = ["ProbeResult", "linear_probe", "softmax_loss_grad", "FEATURES"]
 
@@ -136,36 +134,17 @@ def _feature_map(model_or_features, features):
 
 def _model_features(obj, features):
     """:func:`_feature_map` of a model or weights array, on all rows at once."""
-    if features is None:
-        features = "logit" if hasattr(obj, "_logits") else "drive"
-    if not isinstance(features, str):
-        raise TypeError(f"features must be one of {FEATURES}, got {features!r}")
-    if features not in FEATURES:
-        raise ValueError(f"unknown features {features!r}; choose from {', '.join(FEATURES)}")
     state = model_state(obj)  # validated weights (and thresholds, inhibition) or an error
-    WT = np.ascontiguousarray(state["weights"].T, dtype=np.float64)
-
-    def drive(X):
-        return kernel.drives(X, WT, np.empty((X.shape[0], WT.shape[1])))
-
-    if features == "drive":
-        return drive, "drive", state
     model = state.get("model")
-    if features == "response":
-        if model is None:
+    if features is None:
+        features = "logit" if hasattr(model, "_logits") else "drive"
+    if model is None:
+        if features == "response":
             raise ValueError(f"features='response' needs a fitted fastsd model; "
-                             f"{state['what']} has no response (use features='drive')")
-        return model.transform, "response", state
-    logits = getattr(model, "_logits", None)
-    if logits is None:
-        raise ValueError(f"features='logit' needs a model whose rule defines logits "
-                         f"(SparseDream); {state['what']} has none (use features='drive' "
-                         "or 'response')")
-
-    def logit(X):
-        return logits(state["state"], X)
-
-    return logit, "logit", state
+                             f"{state['what']} has none (use features='drive')")
+        check_features(obj, features)  # the type, unknown kind or logit error
+        return drive_map(state["weights"]), "drive", state
+    return feature_map(model, state["state"], features), features, state
 
 
 def _features(fmap, X, name) -> np.ndarray:
@@ -193,7 +172,7 @@ def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
     y_train, y_test : array-like of int (n,)
         Non-negative integer labels.
     features : {"logit", "response", "drive"} or None, default None
-        ``"response"``: the network's response (``model.transform``); ``"logit"``:
+        ``"response"``: the network's response; ``"logit"``:
         the rule's logits, for SparseDream ``a - L p - t`` (``logit(o)`` without
         saturation); ``"drive"``: ``a = W x``. None: ``"logit"`` if the rule defines
         logits, else ``"drive"``. Ignored for a callable or None model.

@@ -40,6 +40,14 @@ class SoftHebb(base.PrototypeModel):
     batch_size : int, default 1
         1: the paper's online rule. B > 1: the mean of the B per-sample updates, all
         computed from the state at the batch's start.
+    epochs : int or "auto", default 1
+        Epochs of :meth:`fit` (>= 1; ``fit(X, epochs=...)`` overrides it for one
+        call). "auto": :meth:`default_epochs` for the samples per epoch, the number
+        of epochs ``fastsd.train`` runs (``docs/scaling.md``).
+    features : "logit", "response", "drive", default "logit"
+        What :meth:`transform` returns (:mod:`fastsd.features`): the log of the
+        soft winner-take-all ``log y`` (the linear probe's default), ``y`` itself or
+        the drive ``a = W x`` (without the biases).
     dtype : {"float32", "float64"}, default "float32"
         Dtype of the state and of the arithmetic.
     random_state : int or None
@@ -64,7 +72,7 @@ class SoftHebb(base.PrototypeModel):
 
     def __init__(self, n_neurons=100, *, inverse_temperature=12.0, learning_rate=0.005,
                  bias_learning_rate=0.0005, init_radius=10.0, anneal=False, batch_size=1,
-                 dtype="float32", random_state=None):
+                 epochs=1, features="logit", dtype="float32", random_state=None):
         self.n_neurons = n_neurons
         self.inverse_temperature = inverse_temperature
         self.learning_rate = learning_rate
@@ -72,6 +80,8 @@ class SoftHebb(base.PrototypeModel):
         self.init_radius = init_radius
         self.anneal = anneal
         self.batch_size = batch_size
+        self.epochs = epochs
+        self.features = features
         self.dtype = dtype
         self.random_state = random_state
 

@@ -72,6 +72,15 @@ class SparseDream(base.PrototypeModel):
         less the rows of the others; this makes those fewer (N=1600, ``sp = 1/N``,
         first epoch: 33 rows of ``L`` read per sample on average, 56 without). No
         accuracy cost was measurable (docs/performance.md). False leaves ``p`` as it is.
+    epochs : int or "auto", default 1
+        Epochs of :meth:`fit` (>= 1; ``fit(X, epochs=...)`` overrides it for one
+        call). "auto": :meth:`default_epochs` for the samples per epoch, the number
+        of epochs ``fastsd.train`` runs (``docs/scaling.md``).
+    features : "logit", "response", "drive", default "logit"
+        What :meth:`transform` returns (:mod:`fastsd.features`): the log-odds
+        ``a − L p − t`` (the linear probe's default), the response ``o`` or the
+        drive ``a = W x``. "logit" gives a linear classifier the most
+        (``docs/evaluation.md#transform-features``).
     dtype : {"float32", "float64"}, default "float32"
         Dtype of the state and of the arithmetic.
     random_state : int or None
@@ -125,7 +134,8 @@ class SparseDream(base.PrototypeModel):
     def __init__(self, n_neurons=100, *, xi="auto", sp="auto", gamma="auto", beta="auto",
                  prec=1e-10, prune_every=100, anneal=True, batch_size="auto",
                  min_response=1e-6,
-                 saturate_excitation=True, dtype="float32", random_state=None):
+                 saturate_excitation=True, epochs=1, features="logit",
+                 dtype="float32", random_state=None):
         self.n_neurons = n_neurons
         self.xi = xi
         self.sp = sp
@@ -137,6 +147,8 @@ class SparseDream(base.PrototypeModel):
         self.batch_size = batch_size
         self.min_response = min_response
         self.saturate_excitation = saturate_excitation
+        self.epochs = epochs
+        self.features = features
         self.dtype = dtype
         self.random_state = random_state
 

@@ -379,9 +379,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"pixel intensities must be in \[0, 1\]"):
         m.fit(X * 255)
     m.fit(X)
-    with pytest.raises(ValueError, match=f"has 10 features but the model expects {M}"):
+    with pytest.raises(ValueError, match=f"has 10 features, but KrotovHopfield is expecting {M} features"):
         m.partial_fit(X[:, :10])
-    with pytest.raises(ValueError, match=f"has 10 features but the model expects {M}"):
+    with pytest.raises(ValueError, match=f"has 10 features, but KrotovHopfield is expecting {M} features"):
         m.transform(X[:, :10])
     with pytest.raises(ValueError, match="eps must be > 0"):
         m.partial_fit(X, eps=0.0)

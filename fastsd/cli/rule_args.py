@@ -1,6 +1,7 @@
 """Command-line flags of the registered rules, made from their constructors.
 
-Every constructor parameter of every rule in :mod:`fastsd.rules` becomes a flag
+Every constructor parameter of every rule in :mod:`fastsd.rules` but
+:data:`NOT_FLAGS` becomes a flag
 (``xi`` -> ``--xi``, ``batch_size`` -> ``--batch-size``; ``n_neurons`` is
 ``--neurons`` and ``random_state`` is ``--seed``). A name several rules share is one
 flag. Flags default to None, meaning "the rule's own default": each rule has one set
@@ -18,6 +19,10 @@ from ..scaling import is_auto
 #: Flags whose name is not the parameter's.
 FLAG_NAMES = {"n_neurons": "--neurons", "random_state": "--seed"}
 
+#: Constructor parameters that are no rule flag: ``--epochs`` is the command's own
+#: (the fit's epochs), ``features`` only changes ``transform``.
+NOT_FLAGS = ("epochs", "features")
+
 #: The command line's seed when ``--seed`` is not given (runs are reproducible).
 SEED = 0
 
@@ -29,7 +34,8 @@ def flag(name: str) -> str:
 
 def _defaults(cls) -> dict:
     sig = inspect.signature(cls.__init__)
-    return {name: p.default for name, p in sig.parameters.items() if name != "self"}
+    return {name: p.default for name, p in sig.parameters.items()
+            if name != "self" and name not in NOT_FLAGS}
 
 
 def _descriptions(cls) -> dict[str, str]:

@@ -77,9 +77,18 @@ def _describe(setting: Mapping) -> str:
 
 
 # --------------------------------------------------------------------------- parameters
-def _model_param_names(rule=DEFAULT_RULE) -> list[str]:
-    return [p for p in rule_class(rule)._param_names() if p != "random_state"]
+#: Constructor parameters a sweep does not set as such: the seeds set ``random_state``,
+#: ``epochs`` is swept as the fit argument, ``features`` only changes ``transform``.
+NOT_MODEL_SWEPT = ("random_state", "epochs", "features")
 
+
+def _model_param_names(rule=DEFAULT_RULE) -> list[str]:
+    return [p for p in rule_class(rule)._param_names() if p not in NOT_MODEL_SWEPT]
+
+
+#: A sweep's own defaults of ``fit`` arguments whose ``fit`` default is None (it
+#: trains one epoch unless told otherwise; run keys hold the value).
+SWEEP_FIT_DEFAULTS = {"epochs": 1}
 
 #: ``fit`` keywords that a sweep never sets.
 NOT_SWEPT = ("progress", "eval_set", "checkpoint")
@@ -96,7 +105,7 @@ def _fit_defaults() -> Mapping[str, Any]:
     """
     sig = inspect.signature(PrototypeModel.fit)
     return types.MappingProxyType(
-        {name: p.default for name, p in sig.parameters.items()
+        {name: SWEEP_FIT_DEFAULTS.get(name, p.default) for name, p in sig.parameters.items()
          if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in NOT_SWEPT})
 
 
@@ -119,8 +128,8 @@ def _normalize(values: Mapping[str, Any], where: str,
     with _prefixed(where):
         model = rule_class(rule)(**model_part)
         checked = model._check_params()
-    params = model.get_params()
-    params.pop("random_state", None)
+    params = {name: value for name, value in model.get_params().items()
+              if name not in NOT_MODEL_SWEPT}
     for name, value in checked.items():
         params[name] = value.name if isinstance(value, np.dtype) else value
     fit_args = {}
