@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from .._version import __version__
@@ -66,5 +68,15 @@ def _stdout_closed() -> int:
     return 141
 
 
+def console() -> None:
+    """The ``fastsd`` console script and ``python -m fastsd``: :func:`main`, then exit
+    with its status. Ctrl-C after the command's work is done (while the interpreter
+    shuts down) no longer kills the process by SIGINT: the work is complete."""
+    code = main()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()
