@@ -13,14 +13,18 @@ from ._validation import check_inputs
 
 def model_state(model_or_weights) -> dict:
     """Validated weights and dtype of a model or weights array, with the model and its
-    checked state for the scores a rule defines itself (see :func:`is_model`)."""
+    checked state for the scores a rule defines itself (see :func:`is_model`), and the
+    largest input value accepted (``max_input``: a fastsd model's own, else 1)."""
     obj = model_or_weights
     if is_model(obj):
         params = obj._check_params()
         dtype = np.dtype(params["dtype"])
+        max_input = (obj._check_io_params(params["n_neurons"])["max_input"]
+                     if hasattr(obj, "_check_io_params") else 1.0)
         state = obj._checked_state(params["n_neurons"], dtype)
         return {"weights": state["weights_"], "dtype": dtype,
-                "what": f"a {type(obj).__name__}", "model": obj, "state": state}
+                "what": f"a {type(obj).__name__}", "model": obj, "state": state,
+                "max_input": max_input}
     if hasattr(obj, "weights_"):
         what = f"a {type(obj).__name__}"
         raw = getattr(obj, "weights_")
@@ -69,8 +73,10 @@ def _finite(name, arr) -> np.ndarray:
     return arr
 
 
-def eval_inputs(x, dtype, n_features, name) -> np.ndarray:
-    """``x`` checked; in ``dtype``, or float32 if it already is (converted exactly later)."""
+def eval_inputs(x, dtype, n_features, name, max_input: float | None = 1.0) -> np.ndarray:
+    """``x`` checked (values in [0, ``max_input``], None: no upper bound); in ``dtype``,
+    or float32 if it already is (converted exactly later)."""
     if getattr(x, "dtype", None) == np.float32:
         dtype = np.dtype(np.float32)
-    return check_inputs(x, dtype=dtype, n_features=n_features, name=name)
+    return check_inputs(x, dtype=dtype, n_features=n_features, name=name,
+                        max_value=max_input)

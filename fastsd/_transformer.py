@@ -38,15 +38,17 @@ class Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     def transform(self, X) -> np.ndarray:
         """The model's ``features`` of ``X``, (n_samples, n_neurons), in its dtype:
         ``"response"`` (the network's output, see the class), ``"logit"`` or
-        ``"drive"`` (:mod:`fastsd.features`).
+        ``"drive"`` (:mod:`fastsd.features`), each sample's standardised across the
+        neurons if ``feature_norm="zscore"``.
 
         Computed in chunks of rows, so that Ctrl-C stops it within about a second with
         a ``KeyboardInterrupt`` (:func:`fastsd._interrupt.map_rows`)."""
         params = self._check_params()
+        io = self._check_io_params(params["n_neurons"])
         state = self._checked_state(params["n_neurons"], params["dtype"])
         X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_,
-                         model=self)
-        fmap = feature_map(self, state, self.features)
+                         max_value=io["max_input"], model=self)
+        fmap = feature_map(self, state, io["features"], io["feature_norm"])
         return map_rows(lambda rows: np.asarray(fmap(rows), dtype=params["dtype"]), X)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:

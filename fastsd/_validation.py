@@ -145,7 +145,7 @@ def check_inputs(X: Any, *, dtype: np.dtype, n_features: int | None = None,
     arr = np.ascontiguousarray(arr, dtype=dtype)
     high = _finite_nonnegative_max(arr)
     if high is not None:  # the common case, in one pass
-        _check_max(name, high, max_value)
+        _check_max(name, high, max_value, model)
         return arr
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -156,7 +156,7 @@ def check_inputs(X: Any, *, dtype: np.dtype, n_features: int | None = None,
         raise ValueError(f"Negative values in data passed to {what}: {name} has "
                          f"negative values (min {low:g}); pixel intensities must be in "
                          "[0, 1]")
-    _check_max(name, float(arr.max()), max_value)
+    _check_max(name, float(arr.max()), max_value, model)
     return arr
 
 
@@ -167,9 +167,11 @@ def _refuse_sparse(value: Any, name: str) -> None:
                         f"read dense arrays: densify it first with .toarray()")
 
 
-def _check_max(name: str, high: float, max_value: float | None) -> None:
+def _check_max(name: str, high: float, max_value: float | None, model: Any) -> None:
     if max_value is not None and high > max_value:
         hint = " (raw bytes? divide by 255)" if high > 1.5 else ""
+        if model is not None:
+            hint += f"; {type(model).__name__}(max_input=None) accepts larger values"
         raise ValueError(f"{name} has values up to {high:g}; pixel intensities must be "
                          f"in [0, {max_value:g}]{hint}")
 

@@ -22,7 +22,7 @@ from .history import TrainingHistory
 from ._memory import check_memory, warn_slow
 from ._transformer import NotFittedError, Transformer
 from ._validation import check_inputs, check_number, check_random_state
-from .features import check_features
+from .features import check_feature_norm, check_features
 from .passes import Pass, Schedule, check_order, run_pass
 from .scaling import EPOCHS, ScaledDefaults, is_auto
 
@@ -61,10 +61,13 @@ class PrototypeModel(Transformer):
     #: What a fit replaces besides the state; a fit that fails puts them back.
     _FIT_ATTRIBUTES: ClassVar[tuple[str, ...]] = ("samples_seen_", "_rng", "history_",
                                                   "_fit_progress")
-    #: ``fit``'s epochs and ``transform``'s features for a rule whose constructor does
-    #: not take ``epochs`` and ``features`` (every built-in rule does).
+    #: ``fit``'s epochs, ``transform``'s features and their normalisation, and the
+    #: largest input value, for a rule whose constructor does not take them (every
+    #: built-in rule does).
     epochs = 1
     features = "response"
+    feature_norm = None
+    max_input = 1.0
     #: Named settings (parameters and ``epochs``/``samples_per_epoch``), e.g. a paper's.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
@@ -88,6 +91,16 @@ class PrototypeModel(Transformer):
         # "auto" epochs are resolved by each fit, for its data (:meth:`_epochs`)
         epochs = {"epochs": params.pop("epochs")} if "epochs" in params else {}
         return {**self.scaled_defaults.resolve(params, n_neurons), **epochs}
+
+    def _check_io_params(self, n_neurons: int) -> dict[str, Any]:
+        """``features``, ``feature_norm`` and ``max_input`` (None, or a number > 0),
+        checked: what ``transform`` returns and which inputs are accepted."""
+        max_input = self.max_input
+        if max_input is not None:
+            max_input = check_number("max_input", max_input, low=0, low_open=True)
+        return {"features": check_features(self, self.features),
+                "feature_norm": check_feature_norm(self.feature_norm, n_neurons),
+                "max_input": max_input}
 
     def _epochs(self, epochs, samples_per_epoch: int) -> int:
         """The epochs of a fit: ``fit``'s ``epochs`` if given, else the constructor's;
@@ -182,16 +195,16 @@ class PrototypeModel(Transformer):
         holds the last complete epoch.
         """
         params = self._check_params()
-        check_features(self, self.features)
+        io = self._check_io_params(params["n_neurons"])
         self._epochs(epochs, 1)  # a bad value fails before X is converted
         self._check_resources(params, X)  # before converting X
-        X = check_inputs(X, dtype=params["dtype"], model=self)
+        X = check_inputs(X, dtype=params["dtype"], max_value=io["max_input"], model=self)
         per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
             "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
         epochs = self._epochs(epochs, per_epoch)
         _check_batch(params, per_epoch, "samples per epoch")
         self._check_resources(params, X, per_epoch)
-        history = TrainingHistory(X, y, eval_set)
+        history = TrainingHistory(X, y, eval_set, max_input=io["max_input"])
         checkpoint = check_checkpoint_path(checkpoint)
         if checkpoint is not None:
             check_saveable(self)
@@ -232,10 +245,12 @@ class PrototypeModel(Transformer):
         """
         params = self._check_params()
         self._check_resources(params, X)
+        max_input = self._check_io_params(params["n_neurons"])["max_input"]
         X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_,
-                         model=self)
+                         max_value=max_input, model=self)
         fit_progress = check_resumable(self, X)
-        history = TrainingHistory(X, y, eval_set, previous=getattr(self, "history_", None))
+        history = TrainingHistory(X, y, eval_set, previous=getattr(self, "history_", None),
+                                  max_input=max_input)
         checkpoint = check_checkpoint_path(checkpoint)
         if fit_progress.finished:
             return self
@@ -265,7 +280,9 @@ class PrototypeModel(Transformer):
         self._check_resources(params, X, None if order is None else np.size(order))
         fresh = not self._has_state()
         X = check_inputs(X, dtype=params["dtype"],
-                         n_features=None if fresh else self.n_features_in_, model=self)
+                         n_features=None if fresh else self.n_features_in_,
+                         max_value=self._check_io_params(params["n_neurons"])["max_input"],
+                         model=self)
         self._check_resources(params, X, X.shape[0] if order is None else np.size(order))
         if order is not None:
             order = check_order(order, X.shape[0])

@@ -6,6 +6,7 @@
 >>> from fastsd.estimator_checks import expected_failed_checks
 >>> model = SparseDream(8, epochs=1)
 >>> check_estimator(model, expected_failed_checks=expected_failed_checks(model))
+>>> check_estimator(SparseDream(8, epochs=1, max_input=None))  # every check passes
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ __all__ = ["tags", "expected_failed_checks", "OUT_OF_DOMAIN"]
 def tags(model, tags: Any) -> Any:
     """``tags`` (scikit-learn's defaults for a transformer) with what is true of
     ``model``: dense, finite, non-negative input (``positive_only``: pixel
-    intensities, in [0, 1]); no labels needed; the output is in the model's dtype,
+    intensities, in [0, ``max_input``]); no labels needed; the output is in the model's dtype,
     so that dtype is preserved."""
     tags.input_tags.positive_only = True
     tags.input_tags.sparse = False
@@ -37,14 +38,15 @@ def tags(model, tags: Any) -> Any:
     return tags
 
 
-#: Why every check below fails: its data are not in the rules' input domain.
-OUT_OF_DOMAIN = ("the check's data exceed 1 (e.g. 3 * uniform, shifted blobs); fastsd "
-                 "models take pixel intensities in [0, 1] and refuse larger values "
-                 "(raw bytes) with a ValueError")
+#: Why every check below fails with the default ``max_input=1``: its data are not in
+#: the rules' input domain.
+OUT_OF_DOMAIN = ("the check's data exceed 1 (e.g. 3 * uniform, shifted blobs); the rules "
+                 "take pixel intensities in [0, 1] and refuse larger values (raw bytes) "
+                 "unless max_input=None")
 
 #: The checks that fit or transform data with values above 1 (scikit-learn's
-#: ``positive_only`` tag only shifts the data to be non-negative). With the [0, 1]
-#: bound lifted every check passes (``docs/sklearn.md``).
+#: ``positive_only`` tag only shifts the data to be non-negative). With
+#: ``max_input=None`` every check passes (``docs/sklearn.md``).
 _ABOVE_ONE = (
     "check_estimators_dtypes", "check_estimators_fit_returns_self",
     "check_readonly_memmap_input", "check_n_features_in_after_fitting",
@@ -63,9 +65,10 @@ def expected_failed_checks(model) -> dict[str, str]:
     """The checks of ``check_estimator`` that ``model`` fails, each with the reason,
     to pass as its ``expected_failed_checks``.
 
-    Every rule fails the same checks, for one reason (:data:`OUT_OF_DOMAIN`): they
-    train on data above 1. ``tests/test_sklearn.py`` runs ``check_estimator`` on
-    every rule and requires this to be exactly the list of failing checks.
+    With ``max_input=None``: none. With a bound (the default, 1), every rule fails
+    the same checks, for one reason (:data:`OUT_OF_DOMAIN`): they train on data above
+    1. ``tests/test_sklearn.py`` runs ``check_estimator`` on every rule, both ways,
+    and requires this to be exactly the list of failing checks.
 
     Parameters
     ----------
@@ -77,4 +80,6 @@ def expected_failed_checks(model) -> dict[str, str]:
     dict
         Check name -> reason.
     """
+    if getattr(model, "max_input", 1.0) is None:
+        return {}
     return {name: OUT_OF_DOMAIN for name in _ABOVE_ONE}

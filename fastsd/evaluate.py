@@ -209,8 +209,9 @@ def _score_name(score) -> str:
 # ----------------------------------------------------------------------------- data
 def _data(state, x_train, y_train, x_test, y_test, n_classes):
     m = state["weights"].shape[1]
-    x_train = eval_inputs(x_train, state["dtype"], m, "x_train")
-    x_test = eval_inputs(x_test, state["dtype"], m, "x_test")
+    bound = state.get("max_input", 1.0)
+    x_train = eval_inputs(x_train, state["dtype"], m, "x_train", bound)
+    x_test = eval_inputs(x_test, state["dtype"], m, "x_test", bound)
     y_train = check_labels(y_train, x_train.shape[0], name="y_train")
     y_test = check_labels(y_test, x_test.shape[0], name="y_test")
     top = int(max(y_train.max(), y_test.max()))

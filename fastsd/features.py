@@ -9,6 +9,11 @@
 
 On MNIST SparseDream's response is ~0 for most neurons and samples, so a linear
 classifier reads far more from its logits (``docs/evaluation.md``).
+
+``transform`` then applies the model's ``feature_norm``: ``"zscore"`` standardises
+each sample's features across the neurons (:func:`zscore_rows`), None leaves them as
+they are. The linear probe reads them unnormalised and standardises each feature
+over the training set instead.
 """
 from __future__ import annotations
 
@@ -20,8 +25,11 @@ from .kernels import wta as kernel
 
 #: Every feature kind a rule may define, in the order messages list them.
 FEATURES = ("response", "logit", "drive")
+#: What ``feature_norm`` may be.
+FEATURE_NORMS = ("zscore", None)
 
-__all__ = ["FEATURES", "feature_kinds", "check_features", "feature_map", "drive_map"]
+__all__ = ["FEATURES", "FEATURE_NORMS", "feature_kinds", "check_features",
+           "check_feature_norm", "zscore_rows", "feature_map", "drive_map"]
 
 
 def feature_kinds(model) -> tuple[str, ...]:
@@ -54,6 +62,43 @@ def check_features(model, features) -> str:
     return features
 
 
+def check_feature_norm(feature_norm, n_neurons: int) -> str | None:
+    """``feature_norm`` checked: ``"zscore"`` (which needs two neurons or more: one
+    neuron's standardised feature is always 0) or None.
+
+    Raises
+    ------
+    ValueError
+        Anything else, or ``"zscore"`` with one neuron.
+    """
+    if not any(feature_norm is norm or (isinstance(feature_norm, str) and
+                                        feature_norm == norm) for norm in FEATURE_NORMS):
+        raise ValueError(f"feature_norm must be 'zscore' or None, got {feature_norm!r}")
+    if feature_norm == "zscore" and n_neurons < 2:
+        raise ValueError("feature_norm='zscore' needs at least 2 neurons (one neuron's "
+                         "standardised feature is always 0); use feature_norm=None")
+    return feature_norm
+
+
+def zscore_rows(F: np.ndarray) -> np.ndarray:
+    """Each row of ``F`` less its mean, over its standard deviation, in float64 (a new
+    array). A row whose values are all equal (spread at most 1e-12 of its largest
+    magnitude) becomes zeros.
+
+    This removes what every neuron's feature shares for one sample, e.g. a
+    brighter image's larger drives, and puts every sample on one scale: a linear
+    classifier fitted on these needs no scaler (``docs/sklearn.md``)."""
+    F = np.array(F, dtype=np.float64)
+    size = np.abs(F).max(axis=1, keepdims=True) if F.shape[1] else 0.0
+    F -= F.mean(axis=1, keepdims=True)
+    spread = F.std(axis=1, keepdims=True)
+    flat = spread <= 1e-12 * size
+    spread[flat] = 1.0
+    F /= spread
+    F[flat[:, 0]] = 0.0
+    return F
+
+
 def drive_map(weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """``X -> X Wᵀ`` (the drives ``a = W x`` of every row), in float64."""
     WT = np.ascontiguousarray(np.asarray(weights).T, dtype=np.float64)
@@ -64,8 +109,10 @@ def drive_map(weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return drive
 
 
-def feature_map(model, state: dict, features: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The function computing the ``features`` of a block of rows of checked inputs.
+def feature_map(model, state: dict, features: str, feature_norm: str | None = None
+                ) -> Callable[[np.ndarray], np.ndarray]:
+    """The function computing the ``features`` of a block of rows of checked inputs,
+    normalised by ``feature_norm``.
 
     Parameters
     ----------
@@ -75,6 +122,8 @@ def feature_map(model, state: dict, features: str) -> Callable[[np.ndarray], np.
         Its checked state (``model._checked_state(...)``).
     features : str
         A kind ``model`` defines (see :func:`check_features`).
+    feature_norm : "zscore" or None, default None
+        ``"zscore"``: each row standardised (:func:`zscore_rows`).
 
     Returns
     -------
@@ -83,7 +132,11 @@ def feature_map(model, state: dict, features: str) -> Callable[[np.ndarray], np.
     """
     features = check_features(model, features)
     if features == "drive":
-        return drive_map(state["weights_"])
-    if features == "logit":
-        return lambda X: model._logits(state, X)
-    return lambda X: model._respond(state, X)
+        fmap = drive_map(state["weights_"])
+    elif features == "logit":
+        fmap = lambda X: model._logits(state, X)  # noqa: E731
+    else:
+        fmap = lambda X: model._respond(state, X)  # noqa: E731
+    if check_feature_norm(feature_norm, state["weights_"].shape[0]) == "zscore":
+        return lambda X: zscore_rows(fmap(X))
+    return fmap

@@ -32,13 +32,16 @@ class TrainingHistory:
     previous : dict, optional
         The ``history_`` of the fit this one continues (``resume_fit``): its points
         are kept and the clock goes on from its last time.
+    max_input : float or None, default 1.0
+        Largest value accepted in ``x_test`` (the model's ``max_input``).
 
     Notes
     -----
     ``seconds`` counts training time only: the clock stops while evaluating.
     """
 
-    def __init__(self, X, y=None, eval_set=None, previous: dict | None = None):
+    def __init__(self, X, y=None, eval_set=None, previous: dict | None = None,
+                 max_input: float | None = 1.0):
         previous = previous or {}
         self.samples: list[int] = list(previous.get("samples", []))
         self.seconds: list[float] = list(previous.get("seconds", []))
@@ -53,7 +56,7 @@ class TrainingHistory:
             except (TypeError, ValueError):
                 raise TypeError("eval_set must be a pair (x_test, y_test)") from None
             x_test = check_inputs(x_test, dtype=X.dtype, n_features=X.shape[1],
-                                  name="eval_set x_test")
+                                  name="eval_set x_test", max_value=max_input)
             self._data = (X, check_labels(y, X.shape[0], name="y"), x_test,
                           check_labels(y_test, x_test.shape[0], name="eval_set y_test"))
         elif y is not None:
@@ -73,7 +76,7 @@ class TrainingHistory:
         accuracy = math.nan
         if self._data is not None:
             from .evaluate import wta
-            accuracy = wta(model.weights_, *self._data, score="cosine").accuracy
+            accuracy = wta(model, *self._data, score="cosine").accuracy
         self.samples.append(int(samples))
         self.seconds.append(self._elapsed)
         self.accuracy.append(accuracy)

@@ -53,6 +53,15 @@ class KrotovHopfield(base.PrototypeModel):
     features : "response", "drive", default "response"
         What :meth:`transform` returns (:mod:`fastsd.features`): the hidden
         drives ``X Sᵀ`` (the response) or ``a = W x`` (the same for ``p = 2``).
+    feature_norm : "zscore" or None, default "zscore"
+        "zscore": :meth:`transform` standardises each sample's features across the
+        neurons (less their mean, over their standard deviation), which removes what
+        they share (e.g. a brighter image's larger drives) and lets a linear
+        classifier use them without a scaler (``docs/sklearn.md``). None: as they are.
+    max_input : float or None, default 1.0
+        Largest input value accepted: the rules take pixel intensities in [0, 1] and
+        refuse larger values (raw bytes) with a ``ValueError``. None accepts any
+        finite non-negative input (the defaults were chosen on [0, 1] data).
     dtype : {"float64", "float32"}, default "float64"
         Dtype of the weights and of the arithmetic.
     random_state : int or None
@@ -97,7 +106,8 @@ class KrotovHopfield(base.PrototypeModel):
                                 prec=1e-30, dtype="float64")}
 
     def __init__(self, n_neurons=100, *, eps0="auto", delta="auto", p=2.0, k=2, batch_size=100,
-                 prec=1e-30, epochs=1, features="response", dtype="float64",
+                 prec=1e-30, epochs=1, features="response", feature_norm="zscore",
+                 max_input=1.0, dtype="float64",
                  random_state=None):
         self.n_neurons = n_neurons
         self.eps0 = eps0
@@ -108,6 +118,8 @@ class KrotovHopfield(base.PrototypeModel):
         self.prec = prec
         self.epochs = epochs
         self.features = features
+        self.feature_norm = feature_norm
+        self.max_input = max_input
         self.dtype = dtype
         self.random_state = random_state
 

@@ -195,8 +195,9 @@ def linear_probe(model_or_features, x_train, y_train, x_test, y_test, *,
         dtype, n_in = np.dtype(np.float64), None
     else:
         dtype, n_in = state["dtype"], state["weights"].shape[1]
-    x_train = eval_inputs(x_train, dtype, n_in, "x_train")
-    x_test = eval_inputs(x_test, dtype, x_train.shape[1], "x_test")
+    bound = 1.0 if state is None else state.get("max_input", 1.0)
+    x_train = eval_inputs(x_train, dtype, n_in, "x_train", bound)
+    x_test = eval_inputs(x_test, dtype, x_train.shape[1], "x_test", bound)
     y_train = check_labels(y_train, x_train.shape[0], name="y_train")
     y_test = check_labels(y_test, x_test.shape[0], name="y_test")
     n_classes = int(max(y_train.max(), y_test.max())) + 1

@@ -48,6 +48,15 @@ class SoftHebb(base.PrototypeModel):
         What :meth:`transform` returns (:mod:`fastsd.features`): the log of the
         soft winner-take-all ``log y`` (the linear probe's default), ``y`` itself or
         the drive ``a = W x`` (without the biases).
+    feature_norm : "zscore" or None, default "zscore"
+        "zscore": :meth:`transform` standardises each sample's features across the
+        neurons (less their mean, over their standard deviation), which removes what
+        they share (e.g. a brighter image's larger drives) and lets a linear
+        classifier use them without a scaler (``docs/sklearn.md``). None: as they are.
+    max_input : float or None, default 1.0
+        Largest input value accepted: the rules take pixel intensities in [0, 1] and
+        refuse larger values (raw bytes) with a ``ValueError``. None accepts any
+        finite non-negative input (the defaults were chosen on [0, 1] data).
     dtype : {"float32", "float64"}, default "float32"
         Dtype of the state and of the arithmetic.
     random_state : int or None
@@ -72,7 +81,8 @@ class SoftHebb(base.PrototypeModel):
 
     def __init__(self, n_neurons=100, *, inverse_temperature=12.0, learning_rate=0.005,
                  bias_learning_rate=0.0005, init_radius=10.0, anneal=False, batch_size=1,
-                 epochs=1, features="logit", dtype="float32", random_state=None):
+                 epochs=1, features="logit", feature_norm="zscore",
+                 max_input=1.0, dtype="float32", random_state=None):
         self.n_neurons = n_neurons
         self.inverse_temperature = inverse_temperature
         self.learning_rate = learning_rate
@@ -82,6 +92,8 @@ class SoftHebb(base.PrototypeModel):
         self.batch_size = batch_size
         self.epochs = epochs
         self.features = features
+        self.feature_norm = feature_norm
+        self.max_input = max_input
         self.dtype = dtype
         self.random_state = random_state
 

@@ -81,6 +81,15 @@ class SparseDream(base.PrototypeModel):
         ``a − L p − t`` (the linear probe's default), the response ``o`` or the
         drive ``a = W x``. "logit" gives a linear classifier the most
         (``docs/evaluation.md#transform-features``).
+    feature_norm : "zscore" or None, default "zscore"
+        "zscore": :meth:`transform` standardises each sample's features across the
+        neurons (less their mean, over their standard deviation), which removes what
+        they share (e.g. a brighter image's larger drives) and lets a linear
+        classifier use them without a scaler (``docs/sklearn.md``). None: as they are.
+    max_input : float or None, default 1.0
+        Largest input value accepted: the rules take pixel intensities in [0, 1] and
+        refuse larger values (raw bytes) with a ``ValueError``. None accepts any
+        finite non-negative input (the defaults were chosen on [0, 1] data).
     dtype : {"float32", "float64"}, default "float32"
         Dtype of the state and of the arithmetic.
     random_state : int or None
@@ -134,7 +143,8 @@ class SparseDream(base.PrototypeModel):
     def __init__(self, n_neurons=100, *, xi="auto", sp="auto", gamma="auto", beta="auto",
                  prec=1e-10, prune_every=100, anneal=True, batch_size="auto",
                  min_response=1e-6,
-                 saturate_excitation=True, epochs=1, features="logit",
+                 saturate_excitation=True, epochs=1, features="logit", feature_norm="zscore",
+                 max_input=1.0,
                  dtype="float32", random_state=None):
         self.n_neurons = n_neurons
         self.xi = xi
@@ -149,6 +159,8 @@ class SparseDream(base.PrototypeModel):
         self.saturate_excitation = saturate_excitation
         self.epochs = epochs
         self.features = features
+        self.feature_norm = feature_norm
+        self.max_input = max_input
         self.dtype = dtype
         self.random_state = random_state
 

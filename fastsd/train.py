@@ -43,11 +43,16 @@ def settings(rule=DEFAULT_RULE, preset=None, **params) -> tuple[type, dict, dict
 
 def fit_arguments(model, fit: dict, n_samples: int) -> dict:
     """``fit`` with ``epochs=None`` replaced by the model's default for ``n_samples``
-    training samples (:meth:`~fastsd.base.PrototypeModel.default_epochs`)."""
-    if fit.get("epochs") is not None:
-        return dict(fit)
-    per_epoch = fit.get("samples_per_epoch") or n_samples
-    return {**fit, "epochs": model.default_epochs(min(per_epoch, n_samples))}
+    training samples (:meth:`~fastsd.base.PrototypeModel.default_epochs`). The
+    model's ``epochs`` parameter is set to the same number, so that its saved
+    parameters (and ``clone(model).fit(X)``) say how many epochs were run."""
+    fit = dict(fit)
+    if fit.get("epochs") is None:
+        per_epoch = fit.get("samples_per_epoch") or n_samples
+        fit["epochs"] = model.default_epochs(min(per_epoch, n_samples))
+    if "epochs" in model.get_params():
+        model.set_params(epochs=fit["epochs"])
+    return fit
 
 
 def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",

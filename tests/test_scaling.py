@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 import fastsd
 from fastsd.cli import main as cli_main
@@ -126,6 +127,10 @@ def test_train_runs_the_default_epochs_for_n_and_data_size():
     assert part.samples_seen_ == fastsd.KrotovHopfield(8).default_epochs(100) * 100
     fixed = fastsd.train(X, rule="kh", n_neurons=8, epochs=2, random_state=0)
     assert fixed.samples_seen_ == 600
+    # the model's parameters say what was run: a clone refits the same
+    assert model.epochs == want and fixed.epochs == 2
+    again = clone(model).fit(X)
+    np.testing.assert_array_equal(again.weights_, model.weights_)
 
 
 def test_command_line_accepts_auto_and_numbers(tmp_path, capsys):

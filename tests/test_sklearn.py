@@ -27,11 +27,13 @@ SMALL = {"sd": lambda: fastsd.SparseDream(8, epochs=1),
          "softhebb": lambda: fastsd.SoftHebb(8, epochs=1)}
 
 
+@pytest.mark.parametrize("max_input", [1.0, None])
 @pytest.mark.parametrize("rule", list(SMALL))
-def test_check_estimator_fails_exactly_the_expected_checks(rule):
+def test_check_estimator_fails_exactly_the_expected_checks(rule, max_input):
     """Every check runs; those that fail are exactly the package's list (a newly
-    failing check, or a listed one that now passes, fails this test)."""
-    model = SMALL[rule]()
+    failing check, or a listed one that now passes, fails this test): the checks with
+    data above 1 under the default bound, none without a bound."""
+    model = SMALL[rule]().set_params(max_input=max_input)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = check_estimator(model, on_fail=None)
@@ -39,7 +41,8 @@ def test_check_estimator_fails_exactly_the_expected_checks(rule):
     failed = {r["check_name"] for r in results if r["status"] == "failed"}
     expected = expected_failed_checks(model)
     assert failed == set(expected)
-    assert set(expected.values()) == {OUT_OF_DOMAIN}
+    assert len(expected) == (0 if max_input is None else 21)
+    assert set(expected.values()) <= {OUT_OF_DOMAIN}
     for r in results:  # and they fail for the listed reason only
         if r["status"] == "failed":
             assert "pixel intensities must be in [0, 1]" in str(r["exception"]), r
@@ -98,7 +101,8 @@ def _sd_logits(model, X):
 def test_transform_logit_is_the_probes_logit():
     X = image_like(80, 16, seed=1)
     y = np.arange(80) % 4
-    model = fastsd.SparseDream(6, beta=0.01, dtype="float64", random_state=0).fit(X)
+    model = fastsd.SparseDream(6, beta=0.01, dtype="float64", feature_norm=None,
+                               random_state=0).fit(X)
     assert model.features == "logit"
     F = model.transform(X)
     np.testing.assert_allclose(F, _sd_logits(model, X), rtol=1e-12, atol=1e-12)
@@ -110,14 +114,14 @@ def test_transform_logit_is_the_probes_logit():
     np.testing.assert_allclose(response, expit(F), rtol=1e-9, atol=1e-12)
     drive = model.set_params(features="drive").transform(X)
     np.testing.assert_allclose(drive, X @ model.weights_.T, rtol=1e-12)
-    f32 = fastsd.SparseDream(6, random_state=0).fit(X)
+    f32 = fastsd.SparseDream(6, feature_norm=None, random_state=0).fit(X)
     assert f32.transform(X).dtype == np.float32
     np.testing.assert_allclose(f32.transform(X), _sd_logits(f32, X), rtol=1e-5, atol=1e-5)
 
 
 def test_softhebb_logit_is_log_of_response():
     X = image_like(40, 16, seed=2)
-    model = fastsd.SoftHebb(5, dtype="float64", random_state=0).fit(X)
+    model = fastsd.SoftHebb(5, dtype="float64", feature_norm=None, random_state=0).fit(X)
     logit = model.transform(X)
     response = model.set_params(features="response").transform(X)
     np.testing.assert_allclose(np.exp(logit), response, rtol=1e-9, atol=1e-300)

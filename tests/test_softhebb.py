@@ -193,7 +193,7 @@ def test_input_errors():
 def test_fit_transform_save_load_round_trip(tmp_path):
     X, _, _ = clusters()
     model = SoftHebb(6, random_state=1, dtype="float64", batch_size=3,
-                     features="response").fit(X, epochs=2)
+                     features="response", feature_norm=None).fit(X, epochs=2)
     assert model.weights_.shape == (6, X.shape[1]) and model.biases_.shape == (6,)
     assert model.samples_seen_ == 2 * len(X)
     Y = model.transform(X)
@@ -279,7 +279,8 @@ def test_training_finds_the_clusters():
 
 def test_logits_are_the_log_response():
     X, _, _ = clusters(n_per=20)
-    model = SoftHebb(5, random_state=0, dtype="float64", features="response").fit(X)
+    model = SoftHebb(5, random_state=0, dtype="float64", features="response",
+                     feature_norm=None).fit(X)
     state = {"weights_": model.weights_, "biases_": model.biases_}
     logits = model._logits(state, X)
     np.testing.assert_allclose(np.exp(logits), model.transform(X), rtol=1e-9, atol=1e-300)

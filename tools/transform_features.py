@@ -8,9 +8,11 @@ through scikit-learn's ``LogisticRegression``, against ``fastsd.probe.linear_pro
 training images and scores on the last 10 000; ``--split test`` fits on all 60 000 and
 scores on the test set. Each (rule, seed) model is fitted once with its defaults and
 ``epochs`` (default "auto": the rule's searched number of epochs for the data size);
-then for every feature kind the rule defines, ``LogisticRegression()`` (scikit-learn
-defaults) is fitted on ``transform`` with and without a ``StandardScaler`` before it,
-and the linear probe (its default features, standardised) on the same model.
+then for every feature kind the rule defines and each ``feature_norm`` ("zscore":
+each sample standardised across the neurons; None), ``LogisticRegression()``
+(scikit-learn defaults) is fitted on ``transform`` with and without a
+``StandardScaler`` before it, and the linear probe (its default features,
+standardised) on the same model.
 BLAS is held to one thread.
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from fastsd.datasets import load_mnist
-from fastsd.features import feature_kinds
+from fastsd.features import FEATURE_NORMS, feature_kinds
 from fastsd.probe import linear_probe
 from fastsd.rules import rule_class
 
@@ -64,12 +66,15 @@ def run(rule: str, seed: int, n_neurons: int, epochs, data) -> dict:
     out = {"rule": rule, "seed": seed, "n_neurons": n_neurons, "epochs": epochs,
            "fit_seconds": time.perf_counter() - start, "features": {}}
     for kind in feature_kinds(model):
-        model.set_params(features=kind)
-        F, F_eval = model.transform(x), model.transform(x_eval)
-        out["features"][kind] = {
-            "logreg": _score(make_pipeline(LogisticRegression()), F, y, F_eval, y_eval),
-            "scaled_logreg": _score(make_pipeline(StandardScaler(), LogisticRegression()),
-                                    F, y, F_eval, y_eval)}
+        for norm in FEATURE_NORMS:
+            model.set_params(features=kind, feature_norm=norm)
+            F, F_eval = model.transform(x), model.transform(x_eval)
+            out["features"][kind if norm is None else f"{kind} {norm}"] = {
+                "logreg": _score(make_pipeline(LogisticRegression()), F, y, F_eval,
+                                 y_eval),
+                "scaled_logreg": _score(make_pipeline(StandardScaler(),
+                                                      LogisticRegression()),
+                                        F, y, F_eval, y_eval)}
     probe = linear_probe(model, x, y, x_eval, y_eval)
     out["probe"] = {"features": probe.features, "accuracy": probe.accuracy}
     return out

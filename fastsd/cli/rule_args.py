@@ -20,8 +20,9 @@ from ..scaling import is_auto
 FLAG_NAMES = {"n_neurons": "--neurons", "random_state": "--seed"}
 
 #: Constructor parameters that are no rule flag: ``--epochs`` is the command's own
-#: (the fit's epochs), ``features`` only changes ``transform``.
-NOT_FLAGS = ("epochs", "features")
+#: (the fit's epochs), ``features`` and ``feature_norm`` only change ``transform``,
+#: and the command's data loaders give pixel intensities in [0, 1] (``max_input``).
+NOT_FLAGS = ("epochs", "features", "feature_norm", "max_input")
 
 #: The command line's seed when ``--seed`` is not given (runs are reproducible).
 SEED = 0

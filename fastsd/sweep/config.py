@@ -79,7 +79,7 @@ def _describe(setting: Mapping) -> str:
 # --------------------------------------------------------------------------- parameters
 #: Constructor parameters a sweep does not set as such: the seeds set ``random_state``,
 #: ``epochs`` is swept as the fit argument, ``features`` only changes ``transform``.
-NOT_MODEL_SWEPT = ("random_state", "epochs", "features")
+NOT_MODEL_SWEPT = ("random_state", "epochs", "features", "feature_norm", "max_input")
 
 
 def _model_param_names(rule=DEFAULT_RULE) -> list[str]:

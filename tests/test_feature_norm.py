@@ -1,0 +1,124 @@
+"""``feature_norm`` (each sample's features standardised across the neurons) and
+``max_input`` (the largest input value a model accepts): ``docs/sklearn.md``."""
+import numpy as np
+import pytest
+
+import fastsd
+from fastsd.evaluate import wta
+from fastsd.features import zscore_rows
+from fastsd.persistence import ModelFileError
+from fastsd.probe import linear_probe
+
+from conftest import image_like
+
+RULES = {"sd": lambda **kw: fastsd.SparseDream(6, random_state=0, **kw),
+         "kh": lambda **kw: fastsd.KrotovHopfield(6, batch_size=10, random_state=0, **kw),
+         "softhebb": lambda **kw: fastsd.SoftHebb(6, random_state=0, **kw)}
+
+
+def _zscore_naive(F):
+    """Row by row, from the definition: (f - mean(f)) / std(f)."""
+    out = np.zeros(F.shape)
+    for i, row in enumerate(np.asarray(F, dtype=np.float64)):
+        if row.std() > 0:
+            out[i] = (row - row.mean()) / row.std()
+    return out
+
+
+def test_zscore_rows_against_its_definition():
+    rng = np.random.default_rng(0)
+    F = rng.normal(3.0, 5.0, size=(50, 7)) * rng.uniform(0.1, 10, size=(50, 1))
+    F[3] = 2.5  # all equal: zeros, not NaN
+    F[4] = 0.0
+    Z = zscore_rows(F)
+    np.testing.assert_allclose(Z, _zscore_naive(F), rtol=1e-12, atol=1e-12)
+    assert np.all(Z[3] == 0) and np.all(Z[4] == 0)
+    np.testing.assert_allclose(Z[5].mean(), 0, atol=1e-12)
+    np.testing.assert_allclose(Z[5].std(), 1, rtol=1e-12)
+    # a shift or positive scale of one row leaves its features unchanged
+    G = F.copy()
+    G[7] = 4 * G[7] - 100
+    np.testing.assert_allclose(zscore_rows(G)[7], Z[7], rtol=1e-9, atol=1e-12)
+    assert zscore_rows(F.astype(np.float32)).dtype == np.float64
+    np.testing.assert_array_equal(F[0], np.asarray(F[0]))  # the input is not changed
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_transform_is_the_zscore_of_the_raw_features(rule):
+    X = image_like(60, 16, seed=3)
+    model = RULES[rule](dtype="float64").fit(X)
+    assert model.feature_norm == "zscore"  # the default
+    Z = model.transform(X)
+    raw = model.set_params(feature_norm=None).transform(X)
+    np.testing.assert_allclose(Z, _zscore_naive(raw), rtol=1e-10, atol=1e-10)
+    assert not np.allclose(Z, raw)
+    f32 = RULES[rule](dtype="float32").fit(X)
+    assert f32.transform(X).dtype == np.float32
+
+
+def test_feature_norm_errors():
+    X = image_like(30, 16)
+    for bad in ("l2", "ZSCORE", 1, True):
+        with pytest.raises(ValueError, match="feature_norm must be 'zscore' or None"):
+            fastsd.SparseDream(4, feature_norm=bad).fit(X)
+    with pytest.raises(ValueError, match="needs at least 2 neurons"):
+        fastsd.SoftHebb(1).fit(X)
+    fastsd.SoftHebb(1, feature_norm=None, random_state=0).fit(X).transform(X)
+    model = fastsd.SparseDream(4, random_state=0).fit(X).set_params(feature_norm="l2")
+    with pytest.raises(ValueError, match="feature_norm"):
+        model.transform(X)
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_max_input_bounds_every_entry_point(rule):
+    X = image_like(40, 16, seed=4)
+    y = np.arange(40) % 4
+    big = X * 3
+    bounded = RULES[rule]()
+    for call in (lambda: bounded.fit(big), lambda: bounded.partial_fit(big)):
+        with pytest.raises(ValueError, match=r"values up to 2.98.*in \[0, 1\].*max_input=None"):
+            call()
+    assert not bounded._has_state()  # refused before anything was learned
+    bounded.fit(X)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        bounded.transform(big)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        wta(bounded, big, y, X, y)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        linear_probe(bounded, X, y, big, y)
+    with pytest.raises(ValueError, match=r"x_test.*in \[0, 1\]"):
+        RULES[rule]().fit(X, y, eval_set=(big, y))
+    # None: any non-negative values, in every entry point
+    free = RULES[rule](max_input=None).fit(big, y, eval_set=(big, y))
+    free.partial_fit(big)
+    assert free.transform(big * 10).shape == (40, 6)
+    wta(free, big, y, big, y)
+    linear_probe(free, big, y, big, y)
+    with pytest.raises(ValueError, match="Negative values"):
+        free.transform(-big)
+    # a finite bound other than 1
+    with pytest.raises(ValueError, match=r"in \[0, 2\]"):
+        RULES[rule](max_input=2).fit(big)
+    RULES[rule](max_input=3.5).fit(big)
+
+
+def test_max_input_errors():
+    X = image_like(30, 16)
+    for bad, error in ((0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
+                       ("one", TypeError)):
+        with pytest.raises(error, match="max_input"):
+            fastsd.SparseDream(4, max_input=bad).fit(X)
+
+
+def test_save_load_keeps_both(tmp_path):
+    X = image_like(30, 16) * 2
+    model = fastsd.SparseDream(4, max_input=None, feature_norm=None, random_state=0).fit(X)
+    model.save(tmp_path / "m.npz")
+    back = fastsd.SparseDream.load(tmp_path / "m.npz")
+    assert back.max_input is None and back.feature_norm is None
+    np.testing.assert_array_equal(back.transform(X), model.transform(X))
+    bad = fastsd.SparseDream(4, random_state=0).fit(X / 2)
+    bad.feature_norm = "l2"
+    with pytest.raises((ModelFileError, ValueError), match="feature_norm"):
+        bad.save(tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
