@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import warnings
 
+import numpy as np
+
 #: Fraction of the available memory a model may plan to use (the rest is left for the
 #: data, Python and the operating system).
 MEMORY_FRACTION = 0.9
@@ -97,3 +99,45 @@ def warn_slow(key: tuple, seconds: float, message: str) -> None:
     _WARNED.add(key)
     warnings.warn(f"{message} (estimated {seconds / 60:.0f} min per pass)", RuntimeWarning,
                   stacklevel=4)
+
+
+class ResourceChecks:
+    """The model's side of the budgets: what a pass of its parameters allocates and
+    how long it may take (hooks a rule overrides), checked before a pass starts."""
+
+    def _check_resources(self, params: dict, X, n_samples: int | None = None) -> None:
+        """Refuse a pass whose arrays cannot fit in memory, before allocating them, and
+        with ``n_samples`` warn once if a pass over that many samples is expected to be
+        slow (:mod:`fastsd._memory`). ``X``: anything with a 2-D ``shape`` (else no
+        check: inputs are checked again once converted)."""
+        shape = getattr(X, "shape", None)
+        if shape is None or len(shape) != 2:
+            return
+        n_features = int(shape[1])
+        dtype = np.dtype(params["dtype"])
+        label = (f"{type(self).__name__}(n_neurons={params['n_neurons']}, "
+                 f"dtype={dtype.name!r}, {n_features} features)")
+        advice = "use fewer neurons" + (" or dtype='float32'" if dtype.itemsize > 4 else "")
+        check_memory(self._memory_needed(params, n_features), model=label, advice=advice)
+        slow = None if n_samples is None else self._seconds_per_sample(params, n_features)
+        if slow is not None:
+            seconds, advice = slow
+            warn_slow((label, params.get("batch_size")), seconds * n_samples,
+                      f"{label}: a pass over {n_samples} samples will be slow; {advice}")
+
+    def _memory_needed(self, params: dict, n_features: int) -> dict[str, int]:
+        """Hook: bytes of every large array a pass allocates, by name (state, its
+        working copy, scratch). Default: the state arrays twice (state and copy)."""
+        n, item = params["n_neurons"], np.dtype(params["dtype"]).itemsize
+        sizes = {}
+        for name, shape_of in self._state.items():
+            size = int(np.prod(shape_of(n, n_features), dtype=np.float64)) * item
+            sizes[name] = sizes[name + " (pass copy)"] = size
+        return sizes
+
+    def _seconds_per_sample(self, params: dict, n_features: int
+                            ) -> tuple[float, str] | None:
+        """Hook: a rough estimate of the seconds per training sample (a lower bound
+        will do: it only decides a warning) and advice for a faster setting, or None
+        (never slow enough to warn)."""
+        return None

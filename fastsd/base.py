@@ -19,7 +19,7 @@ from .fit_progress import FitProgress, data_digest
 from .fitting import (all_or_nothing, check_checkpoint_path, check_resumable, check_saveable,
                       prepare, run_fit)
 from .history import TrainingHistory
-from ._memory import check_memory, warn_slow
+from ._memory import ResourceChecks
 from ._transformer import NotFittedError, Transformer
 from ._validation import check_inputs, check_number, check_random_state
 from .features import check_feature_norm, check_features
@@ -27,7 +27,7 @@ from .passes import Pass, Schedule, check_order, run_pass
 from .scaling import EPOCHS, ScaledDefaults, is_auto
 
 
-class PrototypeModel(Transformer):
+class PrototypeModel(ResourceChecks, Transformer):
     """Base class: parameter handling, state checks and ``.npz`` persistence.
 
     A scikit-learn transformer (:class:`fastsd._transformer.Transformer`). Every rule
@@ -317,43 +317,6 @@ class PrototypeModel(Transformer):
         for name, value in pass_.state().items():
             setattr(self, name, value)
         self.samples_seen_ = int(getattr(self, "samples_seen_", 0)) + int(order.size)
-
-    def _check_resources(self, params: dict, X, n_samples: int | None = None) -> None:
-        """Refuse a pass whose arrays cannot fit in memory, before allocating them, and
-        with ``n_samples`` warn once if a pass over that many samples is expected to be
-        slow (:mod:`fastsd._memory`). ``X``: anything with a 2-D ``shape`` (else no
-        check: inputs are checked again once converted)."""
-        shape = getattr(X, "shape", None)
-        if shape is None or len(shape) != 2:
-            return
-        n_features = int(shape[1])
-        dtype = np.dtype(params["dtype"])
-        label = (f"{type(self).__name__}(n_neurons={params['n_neurons']}, "
-                 f"dtype={dtype.name!r}, {n_features} features)")
-        advice = "use fewer neurons" + (" or dtype='float32'" if dtype.itemsize > 4 else "")
-        check_memory(self._memory_needed(params, n_features), model=label, advice=advice)
-        slow = None if n_samples is None else self._seconds_per_sample(params, n_features)
-        if slow is not None:
-            seconds, advice = slow
-            warn_slow((label, params.get("batch_size")), seconds * n_samples,
-                      f"{label}: a pass over {n_samples} samples will be slow; {advice}")
-
-    def _memory_needed(self, params: dict, n_features: int) -> dict[str, int]:
-        """Hook: bytes of every large array a pass allocates, by name (state, its
-        working copy, scratch). Default: the state arrays twice (state and copy)."""
-        n, item = params["n_neurons"], np.dtype(params["dtype"]).itemsize
-        sizes = {}
-        for name, shape_of in self._state.items():
-            size = int(np.prod(shape_of(n, n_features), dtype=np.float64)) * item
-            sizes[name] = sizes[name + " (pass copy)"] = size
-        return sizes
-
-    def _seconds_per_sample(self, params: dict, n_features: int
-                            ) -> tuple[float, str] | None:
-        """Hook: a rough estimate of the seconds per training sample (a lower bound
-        will do: it only decides a warning) and advice for a faster setting, or None
-        (never slow enough to warn)."""
-        return None
 
     def _prepare(self, X: np.ndarray, per_epoch: int) -> None:
         """Compile (or load from Numba's cache) the kernels a pass of these parameters

@@ -11,7 +11,8 @@ and its exact analytic gradient, which is what scikit-learn's ``LogisticRegressi
 does with its default lbfgs solver; this ~20-line loss is kept because its two matrix
 products per step run in float32 on the transposed features (everything else in
 float64) with BLAS held to one thread: 200 steps on 60000 x 100 take 2-5 s. The same
-features through scikit-learn: a model's ``transform`` (:mod:`fastsd.features`).
+features through scikit-learn: a model's ``transform`` with ``feature_norm=None``
+(:mod:`fastsd.features`).
 """
 from __future__ import annotations
 
