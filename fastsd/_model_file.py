@@ -117,6 +117,15 @@ def _check_fit_progress(value, checked):
         raise ModelFileError(str(exc)) from None
 
 
+def _check_dataset(value, checked):
+    """The name of the data set the model was trained on (``dataset_``), or None."""
+    if value is not None and not (isinstance(value, str) and 0 < len(value) <= 200
+                                  and value.isprintable()):
+        raise ModelFileError(f"dataset must be a short printable name or null, got "
+                             f"{value!r:.80}")
+    return value
+
+
 _REQUIRED = object()
 
 #: The fields of ``meta``: name -> (check, default). A check takes the field's value
@@ -131,6 +140,7 @@ META_FIELDS: dict[str, tuple[Callable[[Any, dict], Any], Any]] = {
     "samples_seen": (_check_samples_seen, 0),
     "rng": (_check_rng, None),
     "fit_progress": (_check_fit_progress, None),
+    "dataset": (_check_dataset, None),
 }
 
 
@@ -287,9 +297,10 @@ def decode(entries: dict[str, np.ndarray], expected: type | None = None):
         for name, value in state.items():
             setattr(model, name, value)
         model.samples_seen_ = meta["samples_seen"]
-    elif meta["samples_seen"]:
-        raise ModelFileError(f"samples_seen is {meta['samples_seen']} but the file holds "
-                             "no state")
+        model.dataset_ = meta["dataset"]
+    elif meta["samples_seen"] or meta["dataset"] is not None:
+        raise ModelFileError(f"samples_seen is {meta['samples_seen']} and dataset "
+                             f"{meta['dataset']!r} but the file holds no state")
     if "history" in entries:
         model.history_ = _check_history(entries)
     try:

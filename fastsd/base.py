@@ -60,7 +60,12 @@ class PrototypeModel(ResourceChecks, Transformer):
     scaled_defaults: ClassVar[ScaledDefaults] = ScaledDefaults({100: {EPOCHS: 1}})
     #: What a fit replaces besides the state; a fit that fails puts them back.
     _FIT_ATTRIBUTES: ClassVar[tuple[str, ...]] = ("samples_seen_", "_rng", "history_",
-                                                  "_fit_progress")
+                                                  "_fit_progress", "dataset_")
+    #: The name of the data set the state was learned from, when known: set by
+    #: :func:`fastsd.train` and ``fastsd train`` after fitting, saved with the model;
+    #: ``fit`` and ``partial_fit`` set it to None (the caller knows the data, not the
+    #: model).
+    dataset_: str | None = None
     #: ``fit``'s epochs, ``transform``'s features and their normalisation, and the
     #: largest input value, for a rule whose constructor does not take them (every
     #: built-in rule does).
@@ -218,6 +223,7 @@ class PrototypeModel(ResourceChecks, Transformer):
                 self.samples_seen_ = 0
                 self._rng = rng
                 self._fit_progress = None
+                self.dataset_ = None
                 run_fit(self, X, params, history, fit_progress, bar, checkpoint)
         return self
 
@@ -298,6 +304,7 @@ class PrototypeModel(ResourceChecks, Transformer):
         with self._bar(order.size, progress) as bar:
             self._run_pass(X, order, params, bar, None, **options)
         self._fit_progress = None  # the state is no longer that of a fit's epoch
+        self.dataset_ = None
         return self
 
     def _bar(self, total: int, progress: bool):

@@ -67,6 +67,8 @@ def _entries(model) -> dict[str, np.ndarray]:
         "samples_seen": _plain("samples_seen_", getattr(model, "samples_seen_", 0)),
         **checkpoint_meta(model),
     }
+    if getattr(model, "dataset_", None) is not None:
+        meta["dataset"] = model.dataset_
     entries = {"meta": _json_entry(meta, "the metadata")}
     if model._has_state():
         for name in model._state:

