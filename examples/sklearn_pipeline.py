@@ -3,8 +3,9 @@
     python examples/sklearn_pipeline.py          # N = 100 on all of MNIST: minutes
     python examples/sklearn_pipeline.py --small  # 2 000 images, N = 25: seconds
 
-SparseDream learns its prototypes without labels; the pipeline standardises what the
-model's ``transform`` returns and trains a logistic regression on it and the labels.
+SparseDream learns its prototypes without labels; the pipeline trains a logistic
+regression on what the model's ``transform`` returns (its logits, each sample's
+standardised across the neurons) and the labels.
 For comparison the script also runs ``fastsd.probe.linear_probe`` on the same fitted
 model: a logistic regression on the features the probe computes from the model
 (``docs/evaluation.md``). The two scores differ as much as ``transform``'s output
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 import fastsd
 from fastsd.probe import linear_probe
@@ -26,7 +26,7 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0], neurons=100, small_neurons=25)
     data = load_data(args.small)
     model = fastsd.SparseDream(args.neurons, random_state=0)
-    pipeline = make_pipeline(model, StandardScaler(), LogisticRegression(max_iter=1000))
+    pipeline = make_pipeline(model, LogisticRegression(max_iter=1000))
     # Fit parameters of a step go by its name: make_pipeline names it "sparsedream".
     pipeline.fit(data.x_train, data.y_train,
                  sparsedream__epochs=epochs(model, len(data.x_train), args.small))
