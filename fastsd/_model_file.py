@@ -86,7 +86,9 @@ def _check_params(value, checked):
                                  f"or null, got {param!r:.80}")
     try:
         model = cls(**value)
-        model._check_io_params(model._check_params()["n_neurons"])
+        model._check_params()
+        model._check_feature_params()
+        model._max_input()
         if "random_state" in value and value["random_state"] is not None:
             check_number("random_state", value["random_state"], low=0, integer=True)
     except (TypeError, ValueError) as exc:

@@ -19,8 +19,7 @@ def model_state(model_or_weights) -> dict:
     if is_model(obj):
         params = obj._check_params()
         dtype = np.dtype(params["dtype"])
-        max_input = (obj._check_io_params(params["n_neurons"])["max_input"]
-                     if hasattr(obj, "_check_io_params") else 1.0)
+        max_input = obj._max_input() if hasattr(obj, "_max_input") else 1.0
         state = obj._checked_state(params["n_neurons"], dtype)
         return {"weights": state["weights_"], "dtype": dtype,
                 "what": f"a {type(obj).__name__}", "model": obj, "state": state,

@@ -44,12 +44,18 @@ class Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         Computed in chunks of rows, so that Ctrl-C stops it within about a second with
         a ``KeyboardInterrupt`` (:func:`fastsd._interrupt.map_rows`)."""
         params = self._check_params()
-        io = self._check_io_params(params["n_neurons"])
+        kinds = self._check_feature_params()
         state = self._checked_state(params["n_neurons"], params["dtype"])
         X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_,
-                         max_value=io["max_input"], model=self)
-        fmap = feature_map(self, state, io["features"], io["feature_norm"])
-        return map_rows(lambda rows: np.asarray(fmap(rows), dtype=params["dtype"]), X)
+                         max_value=self._max_input(), model=self)
+        fmap = feature_map(self, state, kinds["features"], kinds["feature_norm"])
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below instead
+            F = map_rows(lambda rows: np.asarray(fmap(rows), dtype=params["dtype"]), X)
+        if not np.isfinite(F).all():  # inputs far beyond [0, 1] with max_input=None
+            raise ValueError(f"the {kinds['features']} features of X overflow "
+                             f"{params['dtype'].name} (X has values up to "
+                             f"{float(X.max()):.6g}): scale X down")
+        return F
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
         """``fit(X, y, **fit_params).transform(X)``."""

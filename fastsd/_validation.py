@@ -51,7 +51,11 @@ def check_number(name: str, value: Any, *, low=None, high=None, low_open=False,
     wanted = numbers.Integral if integer else numbers.Real
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, wanted):
         raise TypeError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
-    value = int(value) if integer else float(value)
+    try:
+        value = int(value) if integer else float(value)
+    except OverflowError:  # an int beyond float's range
+        raise ValueError(f"{name} must be finite, got an integer of "
+                         f"{int(value).bit_length()} bits") from None
     if integer and abs(value) > INT64_MAX:
         raise ValueError(f"{name} must be at most {INT64_MAX} in magnitude (int64), got "
                          f"{value}")
@@ -142,21 +146,30 @@ def check_inputs(X: Any, *, dtype: np.dtype, n_features: int | None = None,
                          f"{n_features}" if model is None else
                          f"{name} has {arr.shape[1]} features, but {what} is expecting "
                          f"{n_features} features as input")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    given = arr
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    # the bound at float32 precision: 0.3 in float32 data or a float32 model is
+    # float32(0.3), a hair above 0.3, and stays so when converted to float64
+    limit = None if max_value is None else max(max_value, float(np.float32(max_value)))
     high = _finite_nonnegative_max(arr)
     if high is not None:  # the common case, in one pass
-        _check_max(name, high, max_value, model)
+        _check_max(name, high, max_value, limit, model)
         return arr
     bad = ~np.isfinite(arr)
     if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        if np.isfinite(given[first]):
+            raise ValueError(f"{name} has values beyond the range of {np.dtype(dtype).name} "
+                             f"(e.g. {float(given[first]):.6g} at index {first})")
         raise ValueError(f"{name} contains {int(bad.sum())} NaN or infinite value(s), "
-                         f"first at index {tuple(int(i) for i in np.argwhere(bad)[0])}")
+                         f"first at index {first}")
     low = float(arr.min())
     if low < 0:
+        domain = "[0, inf)" if max_value is None else f"[0, {max_value:.9g}]"
         raise ValueError(f"Negative values in data passed to {what}: {name} has "
-                         f"negative values (min {low:g}); pixel intensities must be in "
-                         "[0, 1]")
-    _check_max(name, float(arr.max()), max_value, model)
+                         f"negative values (min {low:g}); inputs must be in {domain}")
+    _check_max(name, float(arr.max()), max_value, limit, model)
     return arr
 
 
@@ -167,13 +180,14 @@ def _refuse_sparse(value: Any, name: str) -> None:
                         f"read dense arrays: densify it first with .toarray()")
 
 
-def _check_max(name: str, high: float, max_value: float | None, model: Any) -> None:
-    if max_value is not None and high > max_value:
-        hint = " (raw bytes? divide by 255)" if high > 1.5 else ""
+def _check_max(name: str, high: float, max_value: float | None, limit: float | None,
+               model: Any) -> None:
+    if max_value is not None and high > limit:
+        hint = " (raw bytes? divide by 255)" if max_value == 1 and high > 1.5 else ""
         if model is not None:
             hint += f"; {type(model).__name__}(max_input=None) accepts larger values"
-        raise ValueError(f"{name} has values up to {high:g}; pixel intensities must be "
-                         f"in [0, {max_value:g}]{hint}")
+        raise ValueError(f"{name} has values up to {high:.9g}; pixel intensities must be "
+                         f"in [0, {max_value:.9g}]{hint}")
 
 
 def _finite_nonnegative_max(arr: np.ndarray) -> float | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import textwrap
 import warnings
 from typing import Any, ClassVar
 
@@ -25,6 +26,20 @@ from ._validation import check_inputs, check_number, check_random_state
 from .features import check_feature_norm, check_features
 from .passes import Pass, Schedule, check_order, run_pass
 from .scaling import EPOCHS, ScaledDefaults, is_auto
+
+
+#: The numpydoc entries of the parameters every built-in rule takes alike; a rule's
+#: docstring holds ``%(transform_parameters)s`` where they go.
+TRANSFORM_PARAMETERS = textwrap.indent(textwrap.dedent('''\
+    feature_norm : "zscore" or None, default "zscore"
+        "zscore": :meth:`transform` standardises each sample's features across the
+        neurons (less their mean, over their standard deviation), which removes what
+        they share (e.g. a brighter image's larger drives) and lets a linear
+        classifier use them without a scaler (``docs/sklearn.md``). None: as they are.
+    max_input : float or None, default 1.0
+        Largest input value accepted: the rules take pixel intensities in [0, 1] and
+        refuse larger values (raw bytes) with a ``ValueError``. None accepts any
+        finite non-negative input (the defaults were chosen on [0, 1] data).'''), "    ")
 
 
 class PrototypeModel(ResourceChecks, Transformer):
@@ -76,6 +91,12 @@ class PrototypeModel(ResourceChecks, Transformer):
     #: Named settings (parameters and ``epochs``/``samples_per_epoch``), e.g. a paper's.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and "%(transform_parameters)s" in cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace("    %(transform_parameters)s",
+                                              TRANSFORM_PARAMETERS)
+
     # -- parameters ---------------------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -97,15 +118,21 @@ class PrototypeModel(ResourceChecks, Transformer):
         epochs = {"epochs": params.pop("epochs")} if "epochs" in params else {}
         return {**self.scaled_defaults.resolve(params, n_neurons), **epochs}
 
-    def _check_io_params(self, n_neurons: int) -> dict[str, Any]:
-        """``features``, ``feature_norm`` and ``max_input`` (None, or a number > 0),
-        checked: what ``transform`` returns and which inputs are accepted."""
-        max_input = self.max_input
-        if max_input is not None:
-            max_input = check_number("max_input", max_input, low=0, low_open=True)
+    def _check_feature_params(self) -> dict[str, Any]:
+        """``features`` and ``feature_norm``, checked (what ``transform`` returns;
+        whether the model has enough neurons for them is checked by ``transform``)."""
         return {"features": check_features(self, self.features),
-                "feature_norm": check_feature_norm(self.feature_norm, n_neurons),
-                "max_input": max_input}
+                "feature_norm": check_feature_norm(self.feature_norm)}
+
+    def _max_input(self) -> float | None:
+        """``max_input`` checked: None (no upper bound on inputs) or a number > 0."""
+        if self.max_input is None:
+            return None
+        try:
+            return check_number("max_input", self.max_input, low=0, low_open=True)
+        except TypeError:
+            raise TypeError(f"max_input must be a number > 0 or None, got "
+                            f"{self.max_input!r:.80}") from None
 
     def _epochs(self, epochs, samples_per_epoch: int) -> int:
         """The epochs of a fit: ``fit``'s ``epochs`` if given, else the constructor's;
@@ -200,16 +227,17 @@ class PrototypeModel(ResourceChecks, Transformer):
         holds the last complete epoch.
         """
         params = self._check_params()
-        io = self._check_io_params(params["n_neurons"])
+        self._check_feature_params()
+        max_input = self._max_input()
         self._epochs(epochs, 1)  # a bad value fails before X is converted
         self._check_resources(params, X)  # before converting X
-        X = check_inputs(X, dtype=params["dtype"], max_value=io["max_input"], model=self)
+        X = check_inputs(X, dtype=params["dtype"], max_value=max_input, model=self)
         per_epoch = X.shape[0] if samples_per_epoch is None else check_number(
             "samples_per_epoch", samples_per_epoch, low=1, high=X.shape[0], integer=True)
         epochs = self._epochs(epochs, per_epoch)
         _check_batch(params, per_epoch, "samples per epoch")
         self._check_resources(params, X, per_epoch)
-        history = TrainingHistory(X, y, eval_set, max_input=io["max_input"])
+        history = TrainingHistory(X, y, eval_set, max_input=max_input)
         checkpoint = check_checkpoint_path(checkpoint)
         if checkpoint is not None:
             check_saveable(self)
@@ -251,7 +279,7 @@ class PrototypeModel(ResourceChecks, Transformer):
         """
         params = self._check_params()
         self._check_resources(params, X)
-        max_input = self._check_io_params(params["n_neurons"])["max_input"]
+        max_input = self._max_input()
         X = check_inputs(X, dtype=params["dtype"], n_features=self.n_features_in_,
                          max_value=max_input, model=self)
         fit_progress = check_resumable(self, X)
@@ -287,8 +315,7 @@ class PrototypeModel(ResourceChecks, Transformer):
         fresh = not self._has_state()
         X = check_inputs(X, dtype=params["dtype"],
                          n_features=None if fresh else self.n_features_in_,
-                         max_value=self._check_io_params(params["n_neurons"])["max_input"],
-                         model=self)
+                         max_value=self._max_input(), model=self)
         self._check_resources(params, X, X.shape[0] if order is None else np.size(order))
         if order is not None:
             order = check_order(order, X.shape[0])

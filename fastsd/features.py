@@ -62,19 +62,23 @@ def check_features(model, features) -> str:
     return features
 
 
-def check_feature_norm(feature_norm, n_neurons: int) -> str | None:
-    """``feature_norm`` checked: ``"zscore"`` (which needs two neurons or more: one
-    neuron's standardised feature is always 0) or None.
+def check_feature_norm(feature_norm, n_neurons: int | None = None) -> str | None:
+    """``feature_norm`` checked: ``"zscore"`` or None; with ``n_neurons`` (when the
+    features are computed), ``"zscore"`` needs two neurons or more (one neuron's
+    standardised feature is always 0; two give every sample ``±1``).
 
     Raises
     ------
+    TypeError
+        Neither a string nor None.
     ValueError
-        Anything else, or ``"zscore"`` with one neuron.
+        Another string, or ``"zscore"`` with one neuron.
     """
-    if not any(feature_norm is norm or (isinstance(feature_norm, str) and
-                                        feature_norm == norm) for norm in FEATURE_NORMS):
+    if feature_norm is not None and not isinstance(feature_norm, str):
+        raise TypeError(f"feature_norm must be 'zscore' or None, got {feature_norm!r}")
+    if feature_norm not in FEATURE_NORMS:
         raise ValueError(f"feature_norm must be 'zscore' or None, got {feature_norm!r}")
-    if feature_norm == "zscore" and n_neurons < 2:
+    if feature_norm == "zscore" and n_neurons is not None and n_neurons < 2:
         raise ValueError("feature_norm='zscore' needs at least 2 neurons (one neuron's "
                          "standardised feature is always 0); use feature_norm=None")
     return feature_norm
@@ -83,16 +87,20 @@ def check_feature_norm(feature_norm, n_neurons: int) -> str | None:
 def zscore_rows(F: np.ndarray) -> np.ndarray:
     """Each row of ``F`` less its mean, over its standard deviation, in float64 (a new
     array). A row whose values are all equal (spread at most 1e-12 of its largest
-    magnitude) becomes zeros.
+    magnitude) becomes zeros. Each row is first divided by its largest magnitude, so
+    the result does not depend on the row's scale (no overflow or underflow in the
+    squares); a row with a non-finite value gives NaN.
 
     This removes what every neuron's feature shares for one sample, e.g. a
     brighter image's larger drives, and puts every sample on one scale: a linear
     classifier fitted on these needs no scaler (``docs/sklearn.md``)."""
     F = np.array(F, dtype=np.float64)
-    size = np.abs(F).max(axis=1, keepdims=True) if F.shape[1] else 0.0
+    size = np.abs(F).max(axis=1, keepdims=True)
+    size[~(size > 0)] = 1.0  # all-zero rows stay 0; NaN rows stay NaN
+    F /= size
     F -= F.mean(axis=1, keepdims=True)
     spread = F.std(axis=1, keepdims=True)
-    flat = spread <= 1e-12 * size
+    flat = spread <= 1e-12
     spread[flat] = 1.0
     F /= spread
     F[flat[:, 0]] = 0.0

@@ -53,15 +53,7 @@ class KrotovHopfield(base.PrototypeModel):
     features : "response", "drive", default "response"
         What :meth:`transform` returns (:mod:`fastsd.features`): the hidden
         drives ``X Sᵀ`` (the response) or ``a = W x`` (the same for ``p = 2``).
-    feature_norm : "zscore" or None, default "zscore"
-        "zscore": :meth:`transform` standardises each sample's features across the
-        neurons (less their mean, over their standard deviation), which removes what
-        they share (e.g. a brighter image's larger drives) and lets a linear
-        classifier use them without a scaler (``docs/sklearn.md``). None: as they are.
-    max_input : float or None, default 1.0
-        Largest input value accepted: the rules take pixel intensities in [0, 1] and
-        refuse larger values (raw bytes) with a ``ValueError``. None accepts any
-        finite non-negative input (the defaults were chosen on [0, 1] data).
+    %(transform_parameters)s
     dtype : {"float64", "float32"}, default "float64"
         Dtype of the weights and of the arithmetic.
     random_state : int or None

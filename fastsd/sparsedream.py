@@ -81,15 +81,7 @@ class SparseDream(base.PrototypeModel):
         ``a − L p − t`` (the linear probe's default), the response ``o`` or the
         drive ``a = W x``. "logit" gives a linear classifier the most
         (``docs/evaluation.md#transform-features``).
-    feature_norm : "zscore" or None, default "zscore"
-        "zscore": :meth:`transform` standardises each sample's features across the
-        neurons (less their mean, over their standard deviation), which removes what
-        they share (e.g. a brighter image's larger drives) and lets a linear
-        classifier use them without a scaler (``docs/sklearn.md``). None: as they are.
-    max_input : float or None, default 1.0
-        Largest input value accepted: the rules take pixel intensities in [0, 1] and
-        refuse larger values (raw bytes) with a ``ValueError``. None accepts any
-        finite non-negative input (the defaults were chosen on [0, 1] data).
+    %(transform_parameters)s
     dtype : {"float32", "float64"}, default "float32"
         Dtype of the state and of the arithmetic.
     random_state : int or None

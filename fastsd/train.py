@@ -11,6 +11,7 @@ import sys
 import types
 
 from .rules import DEFAULT_RULE, rule_class
+from .scaling import is_auto
 
 #: ``fit`` arguments that ``train`` and presets may set.
 FIT_KEYS = ("epochs", "samples_per_epoch")
@@ -42,15 +43,17 @@ def settings(rule=DEFAULT_RULE, preset=None, **params) -> tuple[type, dict, dict
 
 
 def fit_arguments(model, fit: dict, n_samples: int) -> dict:
-    """``fit`` with ``epochs=None`` replaced by the model's default for ``n_samples``
-    training samples (:meth:`~fastsd.base.PrototypeModel.default_epochs`). The
-    model's ``epochs`` parameter is set to the same number, so that its saved
-    parameters (and ``clone(model).fit(X)``) say how many epochs were run."""
+    """``fit`` with ``epochs`` None or ``"auto"`` replaced by the model's default for
+    ``n_samples`` training samples
+    (:meth:`~fastsd.base.PrototypeModel.default_epochs`). When every epoch is a full
+    pass (no smaller ``samples_per_epoch``), the model's ``epochs`` parameter is set
+    to the same number, so that its saved parameters (and ``clone(model).fit(X)``)
+    say what was run."""
     fit = dict(fit)
-    if fit.get("epochs") is None:
-        per_epoch = fit.get("samples_per_epoch") or n_samples
-        fit["epochs"] = model.default_epochs(min(per_epoch, n_samples))
-    if "epochs" in model.get_params():
+    per_epoch = min(fit.get("samples_per_epoch") or n_samples, n_samples)
+    if fit.get("epochs") is None or is_auto(fit["epochs"]):
+        fit["epochs"] = model.default_epochs(per_epoch)
+    if "epochs" in model.get_params() and per_epoch == n_samples:
         model.set_params(epochs=fit["epochs"])
     return fit
 
@@ -100,6 +103,8 @@ def train(X=None, y=None, *, rule=DEFAULT_RULE, preset=None, dataset="mnist",
     cls, model_params, fit = settings(rule, preset, **params)
     model = cls(**model_params)
     model._check_params()  # bad parameters fail before data is loaded
+    model._check_feature_params()
+    model._max_input()
     name = None
     if X is None:
         from .datasets import load

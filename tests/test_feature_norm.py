@@ -40,7 +40,14 @@ def test_zscore_rows_against_its_definition():
     G[7] = 4 * G[7] - 100
     np.testing.assert_allclose(zscore_rows(G)[7], Z[7], rtol=1e-9, atol=1e-12)
     assert zscore_rows(F.astype(np.float32)).dtype == np.float64
-    np.testing.assert_array_equal(F[0], np.asarray(F[0]))  # the input is not changed
+    # independent of the row's scale, far beyond where the squares overflow or
+    # underflow (a plain std of 1e-165 * row is 0, of 1e160 * row inf)
+    for scale in (1e-300, 1e-165, 1e160, 1e300):
+        np.testing.assert_allclose(zscore_rows(F[5:7] * scale), Z[5:7], rtol=1e-9,
+                                   atol=1e-12)
+    kept = F.copy()
+    zscore_rows(F)
+    np.testing.assert_array_equal(F, kept)  # the input is not changed
 
 
 @pytest.mark.parametrize("rule", list(RULES))
@@ -58,15 +65,22 @@ def test_transform_is_the_zscore_of_the_raw_features(rule):
 
 def test_feature_norm_errors():
     X = image_like(30, 16)
-    for bad in ("l2", "ZSCORE", 1, True):
-        with pytest.raises(ValueError, match="feature_norm must be 'zscore' or None"):
+    y = np.arange(30) % 3
+    for bad, error in (("l2", ValueError), ("ZSCORE", ValueError), (1, TypeError),
+                       (True, TypeError)):
+        with pytest.raises(error, match="feature_norm must be 'zscore' or None"):
             fastsd.SparseDream(4, feature_norm=bad).fit(X)
+    # one neuron trains, evaluates and saves; only its z-scored features are refused
+    one = fastsd.SoftHebb(1, random_state=0).fit(X)
     with pytest.raises(ValueError, match="needs at least 2 neurons"):
-        fastsd.SoftHebb(1).fit(X)
-    fastsd.SoftHebb(1, feature_norm=None, random_state=0).fit(X).transform(X)
+        one.transform(X)
+    wta(one, X, y, X, y)
+    linear_probe(one, X, y, X, y)
+    assert one.set_params(feature_norm=None).transform(X).shape == (30, 1)
     model = fastsd.SparseDream(4, random_state=0).fit(X).set_params(feature_norm="l2")
     with pytest.raises(ValueError, match="feature_norm"):
         model.transform(X)
+    wta(model, X, y, X, y)  # the evaluators do not read transform's parameters
 
 
 @pytest.mark.parametrize("rule", list(RULES))
@@ -105,9 +119,45 @@ def test_max_input_bounds_every_entry_point(rule):
 def test_max_input_errors():
     X = image_like(30, 16)
     for bad, error in ((0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
-                       ("one", TypeError)):
+                       ("None", TypeError), (10**400, ValueError)):
         with pytest.raises(error, match="max_input"):
             fastsd.SparseDream(4, max_input=bad).fit(X)
+    with pytest.raises(ValueError, match="max_input"):  # before any data is loaded
+        fastsd.train(n_neurons=4, max_input=-1, dataset="/no/such/dir")
+
+
+def test_max_input_is_compared_at_float32_precision():
+    X = image_like(40, 16, seed=5)
+    top = X / X.max() * 0.3  # exactly 0.3 at its largest, in float64
+    for dtype in ("float32", "float64"):
+        fastsd.SparseDream(4, max_input=0.3, dtype=dtype, random_state=0).fit(top)
+        fastsd.SparseDream(4, max_input=0.3, dtype=dtype, random_state=0).fit(
+            top.astype(np.float32))
+    with pytest.raises(ValueError, match=r"values up to 0.300000012; .*\[0, 0.3\]"):
+        fastsd.SparseDream(4, max_input=0.3, dtype="float64").fit(top * 1.00000004)
+
+
+def test_inputs_beyond_the_dtype_are_named_not_called_nan():
+    X = image_like(30, 16)
+    model = fastsd.SparseDream(4, max_input=None, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        model.transform(X * 1e100)
+    with pytest.raises(ValueError, match="drive features of X overflow float32"):
+        model.set_params(features="drive", feature_norm=None).transform(X * 3e38)
+    soft = fastsd.SoftHebb(4, max_input=None, features="response", random_state=0).fit(X)
+    with pytest.raises(ValueError, match="response features of X overflow float32"):
+        soft.transform(X * 1e38)  # a softmax of inf - inf: NaN, not returned
+    with pytest.raises(ValueError, match="Negative values.*inputs must be in \\[0, inf\\)"):
+        model.transform(-X)
+
+
+def test_expected_failed_checks_only_for_known_bounds():
+    from fastsd.estimator_checks import expected_failed_checks
+
+    assert expected_failed_checks(fastsd.SparseDream(4, max_input=None)) == {}
+    assert len(expected_failed_checks(fastsd.SparseDream(4))) == 21
+    with pytest.raises(ValueError, match="max_input=1"):
+        expected_failed_checks(fastsd.SparseDream(4, max_input=100))
 
 
 def test_save_load_keeps_both(tmp_path):

@@ -131,6 +131,10 @@ def test_train_runs_the_default_epochs_for_n_and_data_size():
     assert model.epochs == want and fixed.epochs == 2
     again = clone(model).fit(X)
     np.testing.assert_array_equal(again.weights_, model.weights_)
+    auto = fastsd.train(X, rule="kh", n_neurons=8, epochs="auto", random_state=0)
+    assert auto.epochs == want
+    # part of the data per epoch: the parameter cannot say it, and is not changed
+    assert part.epochs == 1
 
 
 def test_command_line_accepts_auto_and_numbers(tmp_path, capsys):

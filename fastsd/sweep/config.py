@@ -157,6 +157,10 @@ def _check_names(mapping: Mapping, where: str, rule=DEFAULT_RULE) -> None:
         if name == "random_state":
             raise ValueError(f"{where}: random_state is set by the sweep's seeds; list "
                              "them in seeds instead")
+        if name in ("features", "feature_norm", "max_input"):
+            raise ValueError(f"{where}: {name} is not swept: it changes what transform "
+                             "returns or which inputs are accepted, not what is learned "
+                             "(sweeps score the learned prototypes)")
         if name not in valid:
             raise ValueError(f"{where}: unknown parameter {name!r} for rule {rule!r}; "
                              f"valid parameters: {', '.join(valid)}")
