@@ -77,8 +77,8 @@ import sys
 import types
 
 from ..passes import TrainingDiverged  # noqa: F401 - test seam
-from .config import (CONFIG_SWEEP_KEYS, CONFIG_TABLES, MAX_RUNS, count_runs,  # noqa: F401
-                     expand, load_config, sweepable_params)
+from .config import MAX_RUNS, count_runs, expand, sweepable_params  # noqa: F401
+from .configfile import CONFIG_SWEEP_KEYS, CONFIG_TABLES, load_config  # noqa: F401
 from .records import _plan, run_key  # noqa: F401
 from .resultsfile import HEADER, append_record, read_results  # noqa: F401
 from .runner import WORKER_ENV, SweepError, _start_client, sweep  # noqa: F401
