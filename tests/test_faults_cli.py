@@ -116,6 +116,22 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def test_ctrl_c_while_the_command_imports_its_libraries(monkeypatch, capsys):
+    """The console entry imports the package and ``fastsd.cli`` first: they load none
+    of the heavy libraries, so a Ctrl-C in the seconds those take lands in ``main``
+    (exit 130, one line) instead of printing Python's traceback."""
+    code = ("import sys, fastsd.cli; heavy = {'numba', 'sklearn', 'scipy', 'matplotlib'}"
+            " & set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import fastsd.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["eval", "x.npz"]) == 130
+    assert capsys.readouterr().err == "fastsd: interrupted\n"
+
+
 def test_ctrl_c_in_library_is_keyboard_interrupt(files):
     """SIGINT at several moments while the library runs compiled kernels
     (evaluators, transform, probe, training passes): a clean ``KeyboardInterrupt``

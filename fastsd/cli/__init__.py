@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fastsd`` console script."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports numba, scikit-learn and the rules
+    except KeyboardInterrupt:
+        print("fastsd: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     try:
         status = int(args.func(args) or 0)
