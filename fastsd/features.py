@@ -89,11 +89,31 @@ def zscore_rows(F: np.ndarray) -> np.ndarray:
     array). A row whose values are all equal (spread at most 1e-12 of its largest
     magnitude) becomes zeros. Each row is first divided by its largest magnitude, so
     the result does not depend on the row's scale (no overflow or underflow in the
-    squares); a row with a non-finite value gives NaN.
+    squares).
 
     This removes what every neuron's feature shares for one sample, e.g. a
     brighter image's larger drives, and puts every sample on one scale: a linear
-    classifier fitted on these needs no scaler (``docs/sklearn.md``)."""
+    classifier fitted on these needs no scaler (``docs/sklearn.md``).
+
+    Raises
+    ------
+    ValueError
+        ``F`` is not a non-empty 2-D array of real numbers, or holds NaN or infinity.
+    """
+    F = np.asarray(F)
+    if F.ndim != 2 or 0 in F.shape or not (np.issubdtype(F.dtype, np.floating)
+                                           or np.issubdtype(F.dtype, np.integer)):
+        raise ValueError(f"features must be a non-empty 2-D array of real numbers, got "
+                         f"shape {F.shape} and dtype {F.dtype}")
+    F = np.asarray(F, dtype=np.float64)
+    if not np.isfinite(F).all():
+        raise ValueError("features contain NaN or infinite values")
+    return _zscore(F)  # a new array: F is the caller's
+
+
+def _zscore(F) -> np.ndarray:
+    """:func:`zscore_rows` without the checks (``transform`` checks its result once):
+    a row with a non-finite value gives NaN."""
     F = np.array(F, dtype=np.float64)
     size = np.abs(F).max(axis=1, keepdims=True)
     size[~(size > 0)] = 1.0  # all-zero rows stay 0; NaN rows stay NaN
@@ -146,5 +166,5 @@ def feature_map(model, state: dict, features: str, feature_norm: str | None = No
     else:
         fmap = lambda X: model._respond(state, X)  # noqa: E731
     if check_feature_norm(feature_norm, state["weights_"].shape[0]) == "zscore":
-        return lambda X: zscore_rows(fmap(X))
+        return lambda X: _zscore(fmap(X))
     return fmap

@@ -50,6 +50,15 @@ def test_zscore_rows_against_its_definition():
     np.testing.assert_array_equal(F, kept)  # the input is not changed
 
 
+@pytest.mark.parametrize("bad, message", [
+    (np.ones(3), "2-D"), (np.ones((2, 0)), "non-empty"), (np.array([["a", "b"]]), "real"),
+    (np.array([[1 + 2j, 1]]), "real"), (np.array([[np.nan, 1.0]]), "NaN"),
+    (np.array([[np.inf, 1.0]]), "infinite")])
+def test_zscore_rows_refuses_bad_input(bad, message):
+    with pytest.raises(ValueError, match=message):
+        zscore_rows(bad)
+
+
 @pytest.mark.parametrize("rule", list(RULES))
 def test_transform_is_the_zscore_of_the_raw_features(rule):
     X = image_like(60, 16, seed=3)
